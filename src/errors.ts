@@ -1,0 +1,52 @@
+/**
+ * Every error typeorm-tenancy throws is a `TenancyError`. Each carries a stable
+ * `code`, the entity and operation involved where known, and a message that ends
+ * with how to fix the problem.
+ */
+export interface TenancyErrorDetails {
+  /** Entity name the error is about, when there is one. */
+  entity?: string;
+  /** The call or operation that was refused (`find`, `update`, `query`, ...). */
+  operation?: string;
+  /** The tenant the manager is bound to, when there is one. */
+  tenant?: unknown;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/** Base class of every error thrown by typeorm-tenancy. */
+export abstract class TenancyError extends Error {
+  /** Stable machine-readable code, e.g. `TENANCY_MISSING_TENANT`. */
+  abstract readonly code: string;
+  readonly entity?: string;
+  readonly operation?: string;
+  readonly tenant?: unknown;
+
+  constructor(message: string, details: TenancyErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.entity = details.entity;
+    this.operation = details.operation;
+    this.tenant = details.tenant;
+  }
+}
+
+/** No tenant is bound, or the given tenant is empty or of the wrong type. Never means "no filter". */
+export class MissingTenantError extends TenancyError {
+  readonly code = 'TENANCY_MISSING_TENANT';
+}
+
+/** A write carries or sets another tenant's id. Nothing was written. */
+export class TenantMismatchError extends TenancyError {
+  readonly code = 'TENANCY_TENANT_MISMATCH';
+}
+
+/** Raw SQL, or a construct the library cannot scope, was used in safe mode. Nothing was run. */
+export class UnsafeQueryError extends TenancyError {
+  readonly code = 'TENANCY_UNSAFE_QUERY';
+}
+
+/** Decorators or options are wrong: the message names the entity and the fix. */
+export class TenancyConfigError extends TenancyError {
+  readonly code = 'TENANCY_CONFIG';
+}

@@ -1,0 +1,44 @@
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { RelationLoader } from './deep-imports.js';
+
+// Members TypeORM declares readonly (or only on instances) that tenancy sets on
+// one DataSource or manager instance, never on a prototype. Checked against
+// typeorm 1.1.1; test/canary asserts each still exists with this shape.
+
+/** `DataSource#relationLoader`: lazy-relation getters bind to it while metadata is built. */
+export function replaceRelationLoader(dataSource: DataSource, loader: RelationLoader): void {
+  Object.assign(dataSource, { relationLoader: loader });
+}
+
+export type CreateQueryBuilderOnDataSource = DataSource['createQueryBuilder'];
+
+/** `DataSource#createQueryBuilder`: RelationIdLoader and RelationLoader build their queries here. */
+export function wrapDataSourceQueryBuilder(
+  dataSource: DataSource,
+  wrap: (original: CreateQueryBuilderOnDataSource) => CreateQueryBuilderOnDataSource,
+): void {
+  const original = dataSource.createQueryBuilder.bind(dataSource) as CreateQueryBuilderOnDataSource;
+  Object.assign(dataSource, { createQueryBuilder: wrap(original) });
+}
+
+/**
+ * `DataSource#initialize`: tenancy adds its columns to the decorator args just
+ * before TypeORM builds metadata from them, and precomputes its facts right after.
+ */
+export function aroundInitialize(dataSource: DataSource, before: () => void, after: () => void): void {
+  const original = dataSource.initialize.bind(dataSource);
+  Object.assign(dataSource, {
+    initialize: async () => {
+      before();
+      await original();
+      after();
+      return dataSource;
+    },
+  });
+}
+
+/** `EntityManager#queryRunner` is readonly: a bypass sibling shares its runner without claiming it (`qr.manager`). */
+export function shareQueryRunner(manager: EntityManager, queryRunner: QueryRunner | undefined): void {
+  Object.assign(manager, { queryRunner });
+}
+

@@ -1,0 +1,196 @@
+import {
+  type DataSource,
+  EntityManager,
+  type EntityTarget,
+  type FindManyOptions,
+  type FindOneOptions,
+  type FindOptionsWhere,
+  type ObjectLiteral,
+  type QueryRunner,
+  type SelectQueryBuilder,
+} from 'typeorm';
+import type { PickKeysByType } from 'typeorm/common/PickKeysByType.js';
+import { UnsafeQueryError } from '../errors.js';
+import { PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
+import { shareQueryRunner } from '../internal/typeorm/instance-members.js';
+import type { ScopeContext } from '../scoping/scope-context.js';
+import { withScope } from '../scoping/scoped-query-builders.js';
+import { scopedTarget } from '../scoping/tenant-criterion.js';
+import type { TenantId } from '../scoping/tenant-key.js';
+import { type SafeOption, splitSafe } from './safe-option.js';
+
+type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
+
+/**
+ * An `EntityManager` bound to one tenant. Every method keeps TypeORM's signature
+ * and behaviour, scoped to the tenant: reads see only its rows (every scoped
+ * alias, joins included), writes stamp it and touch only its rows, and another
+ * tenant's id is refused with `TenantMismatchError`. Repositories, tree
+ * repositories and transactions obtained from it are scoped the same way.
+ *
+ * Get one from `tenancy.manager(tenant)`; creating one runs no query.
+ *
+ * @example
+ * const em = tenancy.manager(1);
+ * await em.find(Post); // SELECT ... FROM "posts" "Post" WHERE "Post"."tenant_id" = ?
+ */
+export class TenantEntityManager extends EntityManager {
+  /** @internal */
+  readonly scope: ScopeContext;
+  #bypass: TenantEntityManager | undefined;
+
+  /** @internal Use `tenancy.manager(tenant)`. */
+  constructor(dataSource: DataSource, queryRunner: QueryRunner | undefined, scope: ScopeContext) {
+    super(dataSource, queryRunner);
+    this.scope = scope;
+    if (queryRunner) scope.registry.runnerScopes.set(queryRunner, scope);
+  }
+
+  /** The tenant this manager is bound to. */
+  get tenantId(): TenantId {
+    return this.scope.tenantId as TenantId;
+  }
+
+  /** The same tenant without scoping, sharing this manager's runner: what `{ safe: false }` uses. */
+  #unsafe(): TenantEntityManager {
+    if (!this.scope.safe) return this;
+    if (!this.#bypass) {
+      this.#bypass = new TenantEntityManager(this.dataSource, undefined, { ...this.scope, safe: false });
+      shareQueryRunner(this.#bypass, this.queryRunner);
+    }
+    return this.#bypass;
+  }
+
+  /** The manager to run on (this one, or the bypass for `{ safe: false }`) and the options without `safe`. */
+  #route<T>(target: EntityTarget<ObjectLiteral>, options: T): [TenantEntityManager, T] {
+    const hasSafeProperty = this.dataSource.hasMetadata(target) && !!this.dataSource.getMetadata(target).findColumnWithPropertyName('safe');
+    const { safe, rest } = splitSafe(options, hasSafeProperty);
+    return [safe ? this : this.#unsafe(), rest];
+  }
+
+  override createQueryBuilder<Entity extends ObjectLiteral>(
+    entityClass: EntityTarget<Entity>,
+    alias: string,
+    queryRunnerOrOptions?: QueryRunner | SafeOption,
+  ): SelectQueryBuilder<Entity>;
+  override createQueryBuilder(queryRunner?: QueryRunner): SelectQueryBuilder<any>;
+  override createQueryBuilder<Entity extends ObjectLiteral>(
+    entityOrRunner?: EntityTarget<Entity> | QueryRunner,
+    alias?: string,
+    queryRunnerOrOptions?: QueryRunner | SafeOption,
+  ): SelectQueryBuilder<Entity> {
+    let scope = this.scope;
+    let queryRunner = queryRunnerOrOptions as QueryRunner | undefined;
+    if (queryRunnerOrOptions && !('query' in queryRunnerOrOptions)) {
+      const { safe } = splitSafe(queryRunnerOrOptions, false);
+      if (!safe) scope = { ...scope, safe: false };
+      queryRunner = undefined;
+    }
+    const qb = alias
+      ? super.createQueryBuilder(entityOrRunner as EntityTarget<Entity>, alias, queryRunner)
+      : super.createQueryBuilder(entityOrRunner as QueryRunner | undefined);
+    return withScope(qb, scope);
+  }
+
+  override find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {
+    const [em, rest] = this.#route(entityClass, options);
+    return em === this ? super.find(entityClass, rest) : em.find(entityClass, rest);
+  }
+  override findBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity[]> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.findBy(entityClass, rest as Where<Entity>) : em.findBy(entityClass, rest);
+  }
+  override findAndCount<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<[Entity[], number]> {
+    const [em, rest] = this.#route(entityClass, options);
+    return em === this ? super.findAndCount(entityClass, rest) : em.findAndCount(entityClass, rest);
+  }
+  override findAndCountBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<[Entity[], number]> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.findAndCountBy(entityClass, rest as Where<Entity>) : em.findAndCountBy(entityClass, rest);
+  }
+  override findOne<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity | null> {
+    const [em, rest] = this.#route(entityClass, options);
+    return em === this ? super.findOne(entityClass, rest) : em.findOne(entityClass, rest);
+  }
+  override findOneBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity | null> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.findOneBy(entityClass, rest as Where<Entity>) : em.findOneBy(entityClass, rest);
+  }
+  override findOneOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity> {
+    const [em, rest] = this.#route(entityClass, options);
+    return em === this ? super.findOneOrFail(entityClass, rest) : em.findOneOrFail(entityClass, rest);
+  }
+  override findOneByOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.findOneByOrFail(entityClass, rest as Where<Entity>) : em.findOneByOrFail(entityClass, rest);
+  }
+  override count<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<number> {
+    const [em, rest] = this.#route(entityClass, options);
+    return em === this ? super.count(entityClass, rest) : em.count(entityClass, rest);
+  }
+  override countBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<number> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.countBy(entityClass, rest as Where<Entity>) : em.countBy(entityClass, rest);
+  }
+  override exists<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<boolean> {
+    const [em, rest] = this.#route(entityClass, options);
+    return em === this ? super.exists(entityClass, rest) : em.exists(entityClass, rest);
+  }
+  override existsBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<boolean> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.existsBy(entityClass, rest as Where<Entity>) : em.existsBy(entityClass, rest);
+  }
+  override sum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.sum(entityClass, column, rest as Where<Entity>) : em.sum(entityClass, column, rest);
+  }
+  override average<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.average(entityClass, column, rest as Where<Entity>) : em.average(entityClass, column, rest);
+  }
+  override minimum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.minimum(entityClass, column, rest as Where<Entity>) : em.minimum(entityClass, column, rest);
+  }
+  override maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    const [em, rest] = this.#route(entityClass, where);
+    return em === this ? super.maximum(entityClass, column, rest as Where<Entity>) : em.maximum(entityClass, column, rest);
+  }
+
+  /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */
+  override async preload<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, entityLike: Parameters<EntityManager['preload']>[1]): Promise<Entity | undefined> {
+    const metadata = this.dataSource.getMetadata(entityClass);
+    const loaded = await new PlainObjectToDatabaseEntityTransformer(this).transform(entityLike, metadata);
+    return loaded ? this.merge(entityClass, loaded as Entity, entityLike as Entity) : undefined;
+  }
+
+  /** `clear()` is TRUNCATE: whole table, every tenant. Refused for scoped entities. */
+  override async clear<Entity>(entityClass: EntityTarget<Entity>, options?: { cascade?: boolean }): Promise<void> {
+    const scoped = scopedTarget(this.scope, this.dataSource.getMetadata(entityClass), 'clear');
+    if (scoped) {
+      throw new UnsafeQueryError(
+        `clear() truncates ${scoped.metadata.name} for every tenant. Use deleteAll(${scoped.metadata.name}) to delete this tenant's rows, ` +
+          'or call clear() on a manager created with { safe: false } semantics (dataSource.manager) on purpose.',
+        { entity: scoped.metadata.name, operation: 'clear', tenant: this.scope.tenantId },
+      );
+    }
+    return super.clear(entityClass, options);
+  }
+
+  /** Raw SQL cannot be scoped: refused unless `{ safe: false }` is passed. */
+  override async query<T = any>(query: string, parameters?: any[], options?: SafeOption): Promise<T> {
+    const { safe } = splitSafe(options ?? {}, false);
+    if (safe && this.scope.safe) {
+      throw new UnsafeQueryError(
+        `query()/sql run raw SQL that typeorm-tenancy cannot scope to tenant ${String(this.scope.tenantId)}. ` +
+          'Use find/query builders, or pass query(sql, params, { safe: false }) and filter by tenant yourself.',
+        { operation: 'query', tenant: this.scope.tenantId },
+      );
+    }
+    return super.query<T>(query, parameters);
+  }
+
+  override getMongoRepository(): never {
+    throw new UnsafeQueryError('MongoDB repositories are not supported by typeorm-tenancy.', { operation: 'getMongoRepository' });
+  }
+}

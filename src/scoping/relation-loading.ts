@@ -1,0 +1,103 @@
+import type { DataSource, EntitySubscriberInterface, ObjectLiteral, QueryRunner, SelectQueryBuilder } from 'typeorm';
+import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
+import { MissingTenantError } from '../errors.js';
+import { RelationLoader } from '../internal/typeorm/deep-imports.js';
+import type { ScopeContext } from './scope-context.js';
+import type { ScopeRegistry } from './scope-registry.js';
+
+const baseLoad = RelationLoader.prototype.load;
+
+function registryOf(dataSource: DataSource): ScopeRegistry | undefined {
+  const loader = dataSource.relationLoader as unknown;
+  return loader instanceof TenantRelationLoader ? loader.registry : undefined;
+}
+
+/**
+ * Loads a relation of `of` for `scope`. TypeORM's loader builds its queries on
+ * the DataSource with whatever runner it is handed (often none); here the query
+ * always runs on a runner bound to the scope, so the DataSource's builder hands
+ * out a scoped builder. With no scope, scoped entities are refused.
+ */
+export async function loadRelationInScope(
+  dataSource: DataSource,
+  relation: RelationMetadata,
+  of: ObjectLiteral | ObjectLiteral[],
+  queryRunner: QueryRunner | undefined,
+  scope: ScopeContext | undefined,
+  loadEagerRelations?: boolean,
+): Promise<unknown[]> {
+  const registry = registryOf(dataSource);
+  const loader = dataSource.relationLoader;
+  if (!registry) return baseLoad.call(loader, relation, of, queryRunner, undefined, loadEagerRelations);
+  if (!scope) {
+    const scoped = registry.scopedEntity(relation.entityMetadata) ?? registry.scopedEntity(relation.inverseEntityMetadata);
+    if (scoped) {
+      throw new MissingTenantError(
+        `Loading ${relation.entityMetadata.name}.${relation.propertyName} needs a tenant, and the entity was not loaded through a tenant manager. ` +
+          'Load it with tenancy.manager(tenantId) (or inside tenancy.run) before reading lazy relations.',
+        { entity: scoped.metadata.name, operation: 'relation load' },
+      );
+    }
+    scope = registry.unknownScope;
+  }
+  if (queryRunner && !queryRunner.isReleased && registry.runnerScopes.get(queryRunner) === scope) {
+    return baseLoad.call(loader, relation, of, queryRunner, undefined, loadEagerRelations);
+  }
+  const runner = dataSource.createQueryRunner('slave');
+  registry.bindManager(runner, scope);
+  try {
+    return await baseLoad.call(loader, relation, of, runner, undefined, loadEagerRelations);
+  } finally {
+    await runner.release();
+  }
+}
+
+/**
+ * The DataSource's relation loader (lazy relations, `relation().of().load*`).
+ * Installed on one DataSource instance before `initialize()`, because lazy
+ * getters capture the loader while metadata is built.
+ */
+export class TenantRelationLoader extends RelationLoader {
+  registry: ScopeRegistry | undefined;
+  readonly #dataSource: DataSource;
+
+  constructor(dataSource: DataSource) {
+    super(dataSource);
+    this.#dataSource = dataSource;
+  }
+
+  override load(
+    relation: RelationMetadata,
+    entityOrEntities: ObjectLiteral | ObjectLiteral[],
+    queryRunner?: QueryRunner,
+    queryBuilder?: SelectQueryBuilder<any>,
+    loadEagerRelations?: boolean,
+  ): Promise<any[]> {
+    // A caller that built the query (relationLoadStrategy "query") built it scoped.
+    if (queryBuilder || !this.registry) return super.load(relation, entityOrEntities, queryRunner, queryBuilder, loadEagerRelations);
+    const registry = this.registry;
+    const entities = Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities];
+    let scope = queryRunner && !queryRunner.isReleased ? registry.runnerScopes.get(queryRunner) : undefined;
+    for (const entity of entities) {
+      const entityScope = registry.entityScopes.get(entity);
+      if (scope && entityScope && entityScope !== scope && entityScope.tenantId !== scope.tenantId) {
+        throw new MissingTenantError(`Entities of different tenants cannot load ${relation.propertyName} together.`, {
+          entity: relation.entityMetadata.name,
+          operation: 'relation load',
+        });
+      }
+      scope ??= entityScope;
+    }
+    return loadRelationInScope(this.#dataSource, relation, entityOrEntities, queryRunner, scope, loadEagerRelations);
+  }
+}
+
+/** Remembers which scope loaded each entity, so its lazy relations load in that scope. */
+export function entityScopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
+  return {
+    afterLoad(entity, event) {
+      const scope = event ? registry.runnerScopes.get(event.queryRunner) : undefined;
+      if (scope && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
+import type { ScopeContext } from './scope-context.js';
+import type { TenantKey } from './tenant-key.js';
+
+/** Scoping facts of one tenant-scoped entity, computed once at `initialize()`. */
+export interface ScopedEntity {
+  readonly metadata: EntityMetadata;
+  readonly column: ColumnMetadata;
+}
+
+/**
+ * Everything one `Tenancy` knows about its DataSource after `initialize()`:
+ * which entities are scoped, the tenant key, and which runners and loaded
+ * entities belong to which scope. Lives on the Tenancy instance, never in
+ * TypeORM's shared metadata.
+ */
+export class ScopeRegistry {
+  readonly #scoped: ReadonlyMap<EntityMetadata, ScopedEntity>;
+  readonly #scopedTables: ReadonlySet<string>;
+  /** Runners a tenant manager or scoped builder created or bound, with their scope. */
+  readonly runnerScopes = new WeakMap<QueryRunner, ScopeContext>();
+  /** Entities loaded through a scope: lazy relations of these load in the same scope. */
+  readonly entityScopes = new WeakMap<object, ScopeContext>();
+
+  constructor(
+    readonly dataSource: DataSource,
+    readonly tenantKey: TenantKey,
+    scoped: ScopedEntity[],
+    /** Makes a tenant manager own a runner, so subscribers and persistence see it. */
+    readonly bindManager: (queryRunner: QueryRunner, scope: ScopeContext) => EntityManager,
+  ) {
+    this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
+    this.#scopedTables = new Set(scoped.flatMap((s) => [s.metadata.tableName, s.metadata.tablePath]));
+  }
+
+  scopedEntity(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
+    return metadata ? this.#scoped.get(metadata) : undefined;
+  }
+
+  isScopedTable(name: string): boolean {
+    return this.#scopedTables.has(name.replace(/["`[\]]/g, ''));
+  }
+
+  /** The scope of code that has no tenant: any tenant-scoped entity is refused. */
+  readonly unknownScope: ScopeContext = { registry: this, tenantId: undefined, safe: true };
+
+  get scopedEntities(): Iterable<ScopedEntity> {
+    return this.#scoped.values();
+  }
+}

@@ -1,0 +1,256 @@
+import {
+  DeleteQueryBuilder,
+  InsertQueryBuilder,
+  type ObjectLiteral,
+  QueryBuilder,
+  type QueryRunner,
+  RelationQueryBuilder,
+  SelectQueryBuilder,
+  UpdateQueryBuilder,
+} from 'typeorm';
+import { UnsafeQueryError } from '../errors.js';
+import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
+import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
+import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
+import { guardTenantUnchanged, stampTenant } from './write-guard.js';
+import { renderGuardedUpsert } from './upsert-guard.js';
+import { loadRelationInScope } from './relation-loading.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
+type AnyQueryBuilder = QueryBuilder<any>;
+type QueryBuilderClass = abstract new (...args: any[]) => AnyQueryBuilder;
+/** A builder class with its generic constructor erased, so it can be a mixin base. */
+type Erased<Q> = new (...args: any[]) => Q;
+
+/**
+ * Carries a scope through everything TypeORM derives from a builder: clones,
+ * `createQueryBuilder()` (subqueries, Brackets), transitions to the other builder
+ * kinds (which TypeORM builds from a global registry), and runners the builder
+ * creates for itself. The tenant value is added at render time in
+ * `getParameters()`, like TypeORM's own discriminator parameter.
+ */
+function carryScope<TBase extends QueryBuilderClass>(Base: TBase) {
+  abstract class ScopeCarryingQueryBuilder extends Base implements ScopeCarrier {
+    [SCOPE]?: ScopeContext;
+
+    constructor(...args: any[]) {
+      super(...args);
+      const inherited = scopeOf(args[0]);
+      if (inherited) this[SCOPE] = inherited;
+    }
+
+    override createQueryBuilder(queryRunner?: QueryRunner): this {
+      return withScope(super.createQueryBuilder(queryRunner), this[SCOPE]) as this;
+    }
+
+    override select(...args: any[]): any {
+      return withScope((super.select as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
+    }
+    override insert(): any {
+      return withScope(super.insert(), this[SCOPE]);
+    }
+    override update(...args: any[]): any {
+      return withScope((super.update as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
+    }
+    override delete(): any {
+      return withScope(super.delete(), this[SCOPE]);
+    }
+    override softDelete(): any {
+      return withScope(super.softDelete(), this[SCOPE]);
+    }
+    override restore(): any {
+      return withScope(super.restore(), this[SCOPE]);
+    }
+    override relation(...args: any[]): any {
+      return withScope((super.relation as (...a: any[]) => AnyQueryBuilder).apply(this, args), this[SCOPE]);
+    }
+
+    override getParameters(): ObjectLiteral {
+      const parameters = super.getParameters();
+      const scope = this[SCOPE];
+      if (scope?.safe && scope.tenantId !== undefined) parameters[TENANT_PARAMETER] = scope.tenantId;
+      return parameters;
+    }
+
+    override addCommonTableExpression(queryBuilder: AnyQueryBuilder | string, alias: string, options?: any): this {
+      const scope = this[SCOPE];
+      if (scope?.safe && (typeof queryBuilder === 'string' || scopeOf(queryBuilder) !== scope)) {
+        throw new UnsafeQueryError(
+          `A common table expression "${alias}" that was not built by this tenant manager cannot be scoped. ` +
+            'Build the CTE with the same manager (manager.createQueryBuilder(...)) or pass { safe: false } on purpose.',
+          { operation: 'addCommonTableExpression', tenant: scope.tenantId },
+        );
+      }
+      return super.addCommonTableExpression(queryBuilder, alias, options);
+    }
+
+    protected override createWhereExpression(): string {
+      const scope = this[SCOPE];
+      const map = this.expressionMap;
+      const prefixed = map.aliasNamePrefixingEnabled;
+      const aliases = prefixed ? map.aliases.filter((a) => a.type === 'from') : map.mainAlias ? [map.mainAlias] : [];
+      const criteria: string[] = [];
+      for (const alias of aliases) {
+        const scoped = alias.hasMetadata ? scopedTarget(scope, alias.metadata, map.queryType) : undefined;
+        if (scoped) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
+      }
+      if (criteria.length === 0) return super.createWhereExpression();
+      const previous = map.extraAppendedAndWhereCondition;
+      map.extraAppendedAndWhereCondition = [previous ? `(${previous})` : '', ...criteria].filter(Boolean).join(' AND ');
+      try {
+        return super.createWhereExpression();
+      } finally {
+        map.extraAppendedAndWhereCondition = previous;
+      }
+    }
+
+    protected override createFromAlias(entityTarget: any, aliasName?: string): any {
+      refuseRawSubquery(this[SCOPE], entityTarget, 'from');
+      return super.createFromAlias(entityTarget, aliasName);
+    }
+
+    protected override obtainQueryRunner(): QueryRunner {
+      const runner = super.obtainQueryRunner();
+      const scope = this[SCOPE];
+      // A runner the builder made for itself gets a tenant manager, so subscribers,
+      // relation-id loads and re-selects on it stay in the scope.
+      if (scope && runner !== this.queryRunner) scope.registry.bindManager(runner, scope);
+      return runner;
+    }
+  }
+  return ScopeCarryingQueryBuilder;
+}
+
+function refuseRawSubquery(scope: ScopeContext | undefined, target: unknown, operation: string): void {
+  if (!scope?.safe || typeof target !== 'string') return;
+  const trimmed = target.trim();
+  if (trimmed.startsWith('(') || scope.registry.isScopedTable(trimmed)) {
+    throw new UnsafeQueryError(
+      `${operation}("${trimmed.slice(0, 60)}") is raw SQL or a raw table that the tenant criterion cannot be applied to. ` +
+        'Use the entity class or a subquery factory (qb => qb.from(Entity, "e")...), or pass { safe: false } on purpose.',
+      { operation, tenant: scope.tenantId },
+    );
+  }
+}
+
+/** Select: the tenant criterion goes into the ON clause of every scoped join, at render time. */
+class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<SelectQueryBuilder<any>>) {
+  protected override join(direction: 'INNER' | 'LEFT', entityOrProperty: any, aliasName: string, ...rest: any[]): void {
+    refuseRawSubquery(this[SCOPE], entityOrProperty, direction === 'LEFT' ? 'leftJoin' : 'innerJoin');
+    (super.join as (...a: any[]) => void)(direction, entityOrProperty, aliasName, ...rest);
+  }
+
+  protected override createJoinExpression(): string {
+    const scope = this[SCOPE];
+    const changed: Array<[{ condition?: string }, string | undefined]> = [];
+    try {
+      for (const join of this.expressionMap.joinAttributes) {
+        const scoped = scopedTarget(scope, join.metadata, 'join');
+        if (!scoped) continue;
+        const criterion = tenantCriterion(scoped, join.alias.name);
+        changed.push([join, join.condition]);
+        join.condition = join.condition ? `(${join.condition}) AND ${criterion}` : criterion;
+      }
+      return super.createJoinExpression();
+    } finally {
+      for (const [join, condition] of changed) join.condition = condition;
+    }
+  }
+
+  // An explicit cache id replaces the SQL as the cache key: it must name the tenant.
+  override cache(enabledOrMillisecondsOrId: boolean | number | string, maybeMilliseconds?: number): this {
+    const scope = this[SCOPE];
+    const id = typeof enabledOrMillisecondsOrId === 'string' && scope?.safe
+      ? `tenancy:${String(scope.tenantId)}:${enabledOrMillisecondsOrId}`
+      : enabledOrMillisecondsOrId;
+    return super.cache(id as string, maybeMilliseconds);
+  }
+}
+
+/** Insert: stamps the tenant, refuses foreign ids, guards upserts and INSERT ... SELECT. */
+class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<InsertQueryBuilder<any>>) {
+  #target() {
+    const map = this.expressionMap;
+    return map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'insert') : undefined;
+  }
+
+  protected override getValueSets(): ObjectLiteral[] {
+    const valueSets = super.getValueSets();
+    const scoped = this.#target();
+    if (scoped) stampTenant(valueSets, scoped, this[SCOPE]!, this.expressionMap.onUpdate ? 'upsert' : 'insert');
+    return valueSets;
+  }
+
+  protected override getInsertedColumns(): any[] {
+    const columns = super.getInsertedColumns();
+    const scoped = this.#target();
+    return scoped && !columns.includes(scoped.column) ? [...columns, scoped.column] : columns;
+  }
+
+  protected override createInsertExpression(): string {
+    const scoped = this.#target();
+    if (!scoped) return super.createInsertExpression();
+    const scope = this[SCOPE]!;
+    if (this.expressionMap.insertFromSelect) {
+      throw new UnsafeQueryError(
+        `INSERT ... SELECT into tenant-scoped ${scoped.metadata.name} cannot be scoped: the rows come from SQL the library does not see. ` +
+          'Select the rows with the tenant manager and insert them with insert()/save(), or pass { safe: false } on purpose.',
+        { entity: scoped.metadata.name, operation: 'valuesFromSelect', tenant: scope.tenantId },
+      );
+    }
+    if (!this.expressionMap.onUpdate) return super.createInsertExpression();
+    return renderGuardedUpsert(this, scoped, scope, () => super.createInsertExpression());
+  }
+}
+
+/** Update: WHERE is scoped by the carrier; the tenant column itself may not change. */
+class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<UpdateQueryBuilder<any>>) {
+  protected override createUpdateExpression(): string {
+    const map = this.expressionMap;
+    const scoped = map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'update') : undefined;
+    if (scoped) guardTenantUnchanged(map.valuesSet, scoped, this[SCOPE]!, 'update');
+    return super.createUpdateExpression();
+  }
+}
+
+class ScopedDeleteQueryBuilder extends carryScope(DeleteQueryBuilder as Erased<DeleteQueryBuilder<any>>) {}
+class ScopedSoftDeleteQueryBuilder extends carryScope(SoftDeleteQueryBuilder as Erased<SoftDeleteQueryBuilder<any>>) {}
+
+/** Relation: loads go through the scope-aware loader with this builder's scope. */
+class ScopedRelationQueryBuilder extends carryScope(RelationQueryBuilder as Erased<RelationQueryBuilder<any>>) {
+  override async loadMany<T = any>(): Promise<T[]> {
+    const map = this.expressionMap;
+    let of = map.of;
+    if (of === null || typeof of !== 'object') of = map.mainAlias!.metadata.primaryColumns[0]!.createValueMap(of);
+    return loadRelationInScope(this.dataSource, map.relationMetadata, of, this.queryRunner, this[SCOPE]) as Promise<T[]>;
+  }
+
+  override async loadOne<T = any>(): Promise<T | undefined> {
+    return (await this.loadMany<T>())[0];
+  }
+}
+
+const scopedKinds = new Map<symbol, object>([
+  [Symbol.for('SelectQueryBuilder'), ScopedSelectQueryBuilder.prototype],
+  [Symbol.for('InsertQueryBuilder'), ScopedInsertQueryBuilder.prototype],
+  [Symbol.for('UpdateQueryBuilder'), ScopedUpdateQueryBuilder.prototype],
+  [Symbol.for('DeleteQueryBuilder'), ScopedDeleteQueryBuilder.prototype],
+  [Symbol.for('SoftDeleteQueryBuilder'), ScopedSoftDeleteQueryBuilder.prototype],
+  [Symbol.for('RelationQueryBuilder'), ScopedRelationQueryBuilder.prototype],
+]);
+
+/**
+ * Puts a builder under a scope: the instance (never a TypeORM prototype) gets
+ * the scoped class of its kind. Without a scope the builder is returned as is.
+ */
+export function withScope<Q extends AnyQueryBuilder>(qb: Q, scope: ScopeContext | undefined): Q {
+  if (!scope) return qb;
+  const kind = (qb as unknown as Record<string, symbol>)['@instanceof']!;
+  const prototype = scopedKinds.get(kind);
+  if (!prototype) {
+    throw new UnsafeQueryError(`A ${String(kind.description)} cannot be scoped by typeorm-tenancy.`, { tenant: scope.tenantId });
+  }
+  if (Object.getPrototypeOf(qb) !== prototype) Object.setPrototypeOf(qb, prototype);
+  (qb as ScopeCarrier)[SCOPE] = scope;
+  return qb;
+}

@@ -1,0 +1,36 @@
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
+import { MissingTenantError } from '../errors.js';
+import type { ScopeContext } from './scope-context.js';
+import type { ScopedEntity } from './scope-registry.js';
+
+/** Name of the query parameter that carries the tenant id in every dialect. */
+export const TENANT_PARAMETER = 'tenancy_tenant_id';
+
+/**
+ * The scoped entity behind `metadata` when this scope must filter it, else
+ * `undefined`. An unknown tenant with a scoped entity is refused here, so every
+ * read and write path fails closed through this one check.
+ */
+export function scopedTarget(scope: ScopeContext | undefined, metadata: EntityMetadata | undefined, operation: string): ScopedEntity | undefined {
+  if (!scope || !scope.safe) return undefined;
+  const scoped = scope.registry.scopedEntity(metadata);
+  if (scoped && scope.tenantId === undefined) {
+    throw new MissingTenantError(
+      `${operation} on tenant-scoped entity ${scoped.metadata.name} ran with no tenant bound. ` +
+        'Use tenancy.manager(tenantId), run it inside tenancy.run(tenantId, fn), or pass { safe: false } to reach every tenant on purpose.',
+      { entity: scoped.metadata.name, operation },
+    );
+  }
+  return scoped;
+}
+
+/**
+ * `"alias"."tenant_id" = :tenancy_tenant_id`, or the unqualified column when the
+ * statement does not prefix aliases (UPDATE/DELETE). The value is always a
+ * parameter, never text in the SQL.
+ */
+export function tenantCriterion(scoped: ScopedEntity, alias: string | undefined): string {
+  const driver = scoped.metadata.dataSource.driver;
+  const column = driver.escape(scoped.column.databaseName);
+  return `${alias === undefined ? column : `${driver.escape(alias)}.${column}`} = :${TENANT_PARAMETER}`;
+}

@@ -1,0 +1,162 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { type DataSource, EntitySchema, getMetadataArgsStorage, type QueryRunner } from 'typeorm';
+import { MissingTenantError, TenancyConfigError } from './errors.js';
+import { aroundInitialize, replaceRelationLoader, wrapDataSourceQueryBuilder } from './internal/typeorm/instance-members.js';
+import { injectTenantColumn, readTenantKey } from './metadata/inject-tenant-column.js';
+import { isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
+import './manager/bound-operations.js';
+import { TenantEntityManager } from './manager/tenant-entity-manager.js';
+import { entityScopeSubscriber, TenantRelationLoader } from './scoping/relation-loading.js';
+import type { ScopeContext } from './scoping/scope-context.js';
+import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
+import { withScope } from './scoping/scoped-query-builders.js';
+import { resolveTenantId, tenantKeyKind } from './scoping/tenant-key.js';
+
+/** Options of `new Tenancy(dataSource, options)`. Reserved for strategies, RLS and context modes. */
+export interface TenancyOptions {}
+
+/**
+ * Makes one DataSource multi-tenant. Create it before `dataSource.initialize()`:
+ * at initialize it injects the tenant column, foreign key and index into every
+ * `@TenantScoped()` entity and precomputes the scoping facts. Everything it
+ * changes is on this DataSource instance; other DataSources are untouched.
+ *
+ * @example
+ * const tenancy = new Tenancy(dataSource);
+ * await dataSource.initialize();
+ * const posts = await tenancy.manager(tenantId).find(Post);
+ */
+export class Tenancy {
+  readonly dataSource: DataSource;
+  readonly options: TenancyOptions;
+  #registry: ScopeRegistry | undefined;
+  readonly #loader: TenantRelationLoader;
+  readonly #context = new AsyncLocalStorage<TenantEntityManager>();
+
+  constructor(dataSource: DataSource, options: TenancyOptions = {}) {
+    if (dataSource.isInitialized) {
+      throw new TenancyConfigError(
+        'new Tenancy(dataSource) was called after dataSource.initialize(); the tenant columns must be added to the metadata first. ' +
+          'Create the Tenancy right after new DataSource(...) and initialize afterwards.',
+        { operation: 'new Tenancy' },
+      );
+    }
+    this.dataSource = dataSource;
+    this.options = options;
+    this.#loader = new TenantRelationLoader(dataSource);
+    replaceRelationLoader(dataSource, this.#loader);
+    wrapDataSourceQueryBuilder(dataSource, (original) => ((entityOrRunner?: unknown, alias?: string, queryRunner?: QueryRunner) => {
+      const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
+      const runner = (alias ? queryRunner : entityOrRunner) as QueryRunner | undefined;
+      return withScope(qb, runner ? this.#registry?.runnerScopes.get(runner) : undefined);
+    }) as DataSource['createQueryBuilder']);
+    aroundInitialize(dataSource, () => this.#prepareSchema(), () => this.#buildRegistry());
+  }
+
+  /** The entity classes of the DataSource: classes and EntitySchemas with a target. */
+  #entityClasses(): Function[] {
+    const listed = this.dataSource.options.entities ?? [];
+    const entries = Array.isArray(listed) ? listed : Object.values(listed);
+    const classes: Function[] = [];
+    for (const entry of entries) {
+      if (typeof entry === 'function') classes.push(entry);
+      else if (entry instanceof EntitySchema && typeof entry.options.target === 'function') classes.push(entry.options.target);
+      else if (typeof entry === 'string' && (entry.includes('*') || entry.includes('/'))) {
+        throw new TenancyConfigError(
+          `Entity path "${entry}" cannot be checked for @TenantScoped before initialize(). List the entity classes in the DataSource options.`,
+          { operation: 'initialize' },
+        );
+      }
+    }
+    return classes;
+  }
+
+  #prepareSchema(): void {
+    const classes = this.#entityClasses();
+    const tenantClasses = classes.filter(isTenantEntityClass);
+    if (tenantClasses.length !== 1) {
+      throw new TenancyConfigError(
+        tenantClasses.length === 0
+          ? 'No @TenantEntity() class is among the DataSource entities. Decorate the tenant entity with @TenantEntity() and list it in entities.'
+          : `Found ${tenantClasses.length} @TenantEntity() classes (${tenantClasses.map((c) => c.name).join(', ')}); a DataSource has exactly one. Remove the decorator from all but one.`,
+        { operation: 'initialize' },
+      );
+    }
+    const tenantClass = tenantClasses[0]!;
+    if (scopedOptionsOf(tenantClass)) {
+      throw new TenancyConfigError(
+        `Tenant entity ${tenantClass.name} is also @TenantScoped(); the tenant table cannot belong to a tenant. Remove @TenantScoped() from it.`,
+        { entity: tenantClass.name, operation: 'initialize' },
+      );
+    }
+    const key = readTenantKey(tenantClass);
+    const trees = getMetadataArgsStorage().trees;
+    for (const scoped of classes) {
+      const options = scopedOptionsOf(scoped);
+      if (!options) continue;
+      if (trees.some((t) => t.type === 'nested-set' && (t.target === scoped || scoped.prototype instanceof (t.target as Function)))) {
+        throw new TenancyConfigError(
+          `Entity ${scoped.name} is @TenantScoped() and a nested-set @Tree: nested-set maintenance updates the whole table with raw SQL, across tenants. ` +
+            'Use @Tree("materialized-path") or @Tree("closure-table") for scoped trees.',
+          { entity: scoped.name, operation: 'initialize' },
+        );
+      }
+      // Child entities inherit the injected column from the decorated ancestor.
+      if (scopedOptionsOf(Object.getPrototypeOf(scoped)) === options) continue;
+      injectTenantColumn(scoped, options, tenantClass, key);
+    }
+  }
+
+  #buildRegistry(): void {
+    const ds = this.dataSource;
+    const tenantMetadata = ds.entityMetadatas.find((m) => isTenantEntityClass(m.target));
+    const keyColumn = tenantMetadata?.primaryColumns[0];
+    if (!tenantMetadata || !keyColumn) throw new TenancyConfigError('The tenant entity has no metadata after initialize().');
+    const scoped: ScopedEntity[] = [];
+    for (const metadata of ds.entityMetadatas) {
+      const options = metadata.inheritanceTree.map((c) => scopedOptionsOf(c)).find(Boolean);
+      if (!options) continue;
+      const column = metadata.findColumnWithPropertyName(options.property);
+      if (!column) throw new TenancyConfigError(`Scoped entity ${metadata.name} has no ${options.property} column after initialize().`, { entity: metadata.name });
+      scoped.push({ metadata, column });
+    }
+    const tenantKey = { kind: tenantKeyKind(keyColumn), column: keyColumn, entityName: tenantMetadata.name };
+    this.#registry = new ScopeRegistry(ds, tenantKey, scoped, (runner, scope) => new TenantEntityManager(ds, runner, scope));
+    this.#loader.registry = this.#registry;
+    ds.subscribers.push(entityScopeSubscriber(this.#registry));
+  }
+
+  #requireRegistry(operation: string): ScopeRegistry {
+    if (!this.#registry) {
+      throw new TenancyConfigError(`${operation} needs an initialized DataSource. Await dataSource.initialize() first.`, { operation });
+    }
+    return this.#registry;
+  }
+
+  /**
+   * A `TenantEntityManager` for a tenant id or tenant entity. Cheap: no query,
+   * no connection. A missing or malformed tenant is a `MissingTenantError`.
+   */
+  manager(tenant: unknown): TenantEntityManager {
+    const registry = this.#requireRegistry('tenancy.manager()');
+    const tenantId = resolveTenantId(tenant, registry.tenantKey, 'tenancy.manager()');
+    const scope: ScopeContext = { registry, tenantId, safe: true };
+    return new TenantEntityManager(this.dataSource, undefined, scope);
+  }
+
+  /** Runs `fn` with the tenant bound for everything it awaits; `current()` returns its manager there. */
+  run<T>(tenant: unknown, fn: () => T): T {
+    return this.#context.run(this.manager(tenant), fn);
+  }
+
+  /** The manager of the tenant bound by `run()`; `MissingTenantError` outside of one. */
+  current(): TenantEntityManager {
+    const manager = this.#context.getStore();
+    if (!manager) {
+      throw new MissingTenantError('tenancy.current() was called outside tenancy.run(). Bind a tenant with tenancy.run(tenantId, fn) first.', {
+        operation: 'current',
+      });
+    }
+    return manager;
+  }
+}
