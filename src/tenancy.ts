@@ -47,8 +47,7 @@ export class Tenancy {
     replaceRelationLoader(dataSource, this.#loader);
     wrapDataSourceQueryBuilder(dataSource, (original) => ((entityOrRunner?: unknown, alias?: string, queryRunner?: QueryRunner) => {
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
-      const runner = (alias ? queryRunner : entityOrRunner) as QueryRunner | undefined;
-      return withScope(qb, runner ? this.#registry?.runnerScopes.get(runner) : undefined);
+      return withScope(qb, this.#registry?.ambient.getStore());
     }) as DataSource['createQueryBuilder']);
     aroundInitialize(dataSource, () => this.#prepareSchema(), () => this.#buildRegistry());
   }

@@ -3,58 +3,66 @@ import { assertOwnTenant } from '../scoping/write-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
 
-// Persistence (save/remove/softRemove/recover) and transaction() run on a fresh
-// runner whose `manager` is a plain EntityManager when the calling manager is not
-// bound to a runner. These versions first bind a TenantEntityManager to the
-// runner, so every statement TypeORM issues through `queryRunner.manager`
-// (subject loading, cascades, junction rows, subscribers) stays in the tenant.
-// They are assigned to TenantEntityManager.prototype — our own class, never
-// TypeORM's — so TypeORM's overloaded signatures stay exactly as users know them.
+// Persistence (save/remove/softRemove/recover) issues its statements through
+// `queryRunner.manager`, a plain EntityManager on a runner it creates; so does
+// transaction() for its callback. These versions run TypeORM's own method with
+// the tenant scope ambient (every builder the DataSource hands out in that async
+// context is scoped), and give transaction callbacks a TenantEntityManager bound
+// to the transaction's runner. They are assigned to TenantEntityManager.prototype
+// (our class, never TypeORM's) so TypeORM's overloaded signatures stay as users know them.
 
 type Method = (this: EntityManager, ...args: unknown[]) => Promise<unknown>;
 const base = EntityManager.prototype as unknown as Record<string, Method>;
 
-function entitiesOf(manager: TenantEntityManager, args: unknown[]): [Function | string | undefined, ObjectLiteral[]] {
+function entitiesOf(manager: TenantEntityManager, args: unknown[]): [unknown, ObjectLiteral[]] {
   const [first, second] = args;
-  const explicitTarget = typeof first === 'function' || typeof first === 'string' || manager.dataSource.hasMetadata(first as Function)
-    ? (first as Function | string)
-    : undefined;
-  const entity = explicitTarget === undefined ? first : second;
+  const isTarget = typeof first === 'function' || typeof first === 'string' || (!!first && manager.dataSource.hasMetadata(first as Function));
+  const entity = isTarget ? second : first;
   const list = (Array.isArray(entity) ? entity : [entity]).filter((e): e is ObjectLiteral => e !== null && typeof e === 'object');
-  return [explicitTarget, list];
+  return [isTarget ? first : undefined, list];
 }
 
 /** Refuses, before any SQL, entities that already carry another tenant's id. */
 function precheck(manager: TenantEntityManager, operation: string, args: unknown[]): void {
   const [target, entities] = entitiesOf(manager, args);
   for (const entity of entities) {
-    const entityTarget = target ?? entity.constructor;
+    const entityTarget = (target ?? entity.constructor) as Function;
     if (!manager.dataSource.hasMetadata(entityTarget)) continue;
     const scoped = scopedTarget(manager.scope, manager.dataSource.getMetadata(entityTarget), operation);
     if (scoped) assertOwnTenant([entity], scoped, manager.scope, operation);
   }
 }
 
-function onBoundRunner(name: string, check: boolean): Method {
+function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method {
   const original = base[name]!;
   return async function (this: EntityManager, ...args: unknown[]) {
     const manager = this as TenantEntityManager;
-    if (check) precheck(manager, name, args);
-    if (manager.queryRunner) return original.apply(manager, args);
-    const runner = manager.dataSource.createQueryRunner();
-    const bound = manager.scope.registry.bindManager(runner, manager.scope);
-    try {
-      return await original.apply(bound, args);
-    } finally {
-      await runner.release();
-    }
+    precheck(manager, name, args);
+    return manager.scope.registry.within(manager.scope, () => original.apply(manager, args));
   };
 }
 
+async function transaction(this: EntityManager, ...args: unknown[]): Promise<unknown> {
+  const manager = this as TenantEntityManager;
+  const callback = args.at(-1) as (em: EntityManager) => Promise<unknown>;
+  const isolation = args.length > 1 ? [args[0]] : [];
+  const { registry } = manager.scope;
+  if (manager.queryRunner) {
+    return registry.within(manager.scope, () => base.transaction!.apply(manager, [...isolation, () => callback(manager)]));
+  }
+  const runner = manager.dataSource.createQueryRunner();
+  const bound = registry.bindManager(runner, manager.scope);
+  try {
+    return await registry.within(manager.scope, () => base.transaction!.apply(bound, [...isolation, () => callback(bound)]));
+  } finally {
+    await runner.release();
+  }
+}
+
 Object.assign(TenantEntityManager.prototype, {
-  save: onBoundRunner('save', true),
-  remove: onBoundRunner('remove', true),
-  softRemove: onBoundRunner('softRemove', true),
-  recover: onBoundRunner('recover', true),
-  transaction: onBoundRunner('transaction', false),
+  save: persistence('save'),
+  remove: persistence('remove'),
+  softRemove: persistence('softRemove'),
+  recover: persistence('recover'),
+  transaction,
 });

@@ -43,7 +43,6 @@ export class TenantEntityManager extends EntityManager {
   constructor(dataSource: DataSource, queryRunner: QueryRunner | undefined, scope: ScopeContext) {
     super(dataSource, queryRunner);
     this.scope = scope;
-    if (queryRunner) scope.registry.runnerScopes.set(queryRunner, scope);
   }
 
   /** The tenant this manager is bound to. */

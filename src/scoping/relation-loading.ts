@@ -14,11 +14,11 @@ function registryOf(dataSource: DataSource): ScopeRegistry | undefined {
 
 /**
  * Loads a relation of `of` for `scope`. TypeORM's loader builds its queries on
- * the DataSource with whatever runner it is handed (often none); here the query
- * always runs on a runner bound to the scope, so the DataSource's builder hands
- * out a scoped builder. With no scope, scoped entities are refused.
+ * the DataSource with whatever runner it is handed (often none); here it runs
+ * with the scope ambient, so the DataSource's builder hands out a scoped
+ * builder. With no scope, scoped entities are refused.
  */
-export async function loadRelationInScope(
+export function loadRelationInScope(
   dataSource: DataSource,
   relation: RelationMetadata,
   of: ObjectLiteral | ObjectLiteral[],
@@ -29,27 +29,21 @@ export async function loadRelationInScope(
   const registry = registryOf(dataSource);
   const loader = dataSource.relationLoader;
   if (!registry) return baseLoad.call(loader, relation, of, queryRunner, undefined, loadEagerRelations);
-  if (!scope) {
-    const scoped = registry.scopedEntity(relation.entityMetadata) ?? registry.scopedEntity(relation.inverseEntityMetadata);
-    if (scoped) {
-      throw new MissingTenantError(
-        `Loading ${relation.entityMetadata.name}.${relation.propertyName} needs a tenant, and the entity was not loaded through a tenant manager. ` +
-          'Load it with tenancy.manager(tenantId) (or inside tenancy.run) before reading lazy relations.',
-        { entity: scoped.metadata.name, operation: 'relation load' },
-      );
-    }
-    scope = registry.unknownScope;
+  // Thrown synchronously: a lazy getter would otherwise leave an unhandled rejection behind.
+  const bound = scope ?? refuseUnknownScope(registry, relation);
+  return registry.within(bound, () => baseLoad.call(loader, relation, of, queryRunner, undefined, loadEagerRelations));
+}
+
+function refuseUnknownScope(registry: ScopeRegistry, relation: RelationMetadata): ScopeContext {
+  const scoped = registry.scopedEntity(relation.entityMetadata) ?? registry.scopedEntity(relation.inverseEntityMetadata);
+  if (scoped) {
+    throw new MissingTenantError(
+      `Loading ${relation.entityMetadata.name}.${relation.propertyName} needs a tenant, and the entity was not loaded through a tenant manager. ` +
+        'Load it with tenancy.manager(tenantId) (or inside tenancy.run) before reading lazy relations.',
+      { entity: scoped.metadata.name, operation: 'relation load' },
+    );
   }
-  if (queryRunner && !queryRunner.isReleased && registry.runnerScopes.get(queryRunner) === scope) {
-    return baseLoad.call(loader, relation, of, queryRunner, undefined, loadEagerRelations);
-  }
-  const runner = dataSource.createQueryRunner('slave');
-  registry.bindManager(runner, scope);
-  try {
-    return await baseLoad.call(loader, relation, of, runner, undefined, loadEagerRelations);
-  } finally {
-    await runner.release();
-  }
+  return registry.unknownScope;
 }
 
 /**
@@ -77,7 +71,7 @@ export class TenantRelationLoader extends RelationLoader {
     if (queryBuilder || !this.registry) return super.load(relation, entityOrEntities, queryRunner, queryBuilder, loadEagerRelations);
     const registry = this.registry;
     const entities = Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities];
-    let scope = queryRunner && !queryRunner.isReleased ? registry.runnerScopes.get(queryRunner) : undefined;
+    let scope = registry.ambient.getStore();
     for (const entity of entities) {
       const entityScope = registry.entityScopes.get(entity);
       if (scope && entityScope && entityScope !== scope && entityScope.tenantId !== scope.tenantId) {
@@ -96,7 +90,7 @@ export class TenantRelationLoader extends RelationLoader {
 export function entityScopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
   return {
     afterLoad(entity, event) {
-      const scope = event ? registry.runnerScopes.get(event.queryRunner) : undefined;
+      const scope = registry.ambient.getStore();
       if (scope && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
     },
   };

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
@@ -18,9 +19,15 @@ export interface ScopedEntity {
  */
 export class ScopeRegistry {
   readonly #scoped: ReadonlyMap<EntityMetadata, ScopedEntity>;
-  readonly #scopedTables: ReadonlySet<string>;
-  /** Runners a tenant manager or scoped builder created or bound, with their scope. */
-  readonly runnerScopes = new WeakMap<QueryRunner, ScopeContext>();
+  readonly #scopedTables: ReadonlyMap<string, ScopedEntity>;
+  /**
+   * The scope of the operation running in this async context. TypeORM builds
+   * internal queries on the DataSource (relation ids, persistence through
+   * `queryRunner.manager`, relation loads); the DataSource's builder takes the
+   * scope from here. Keyed by async context, not by runner: SQLite shares one
+   * runner between every caller, so a runner cannot carry a tenant.
+   */
+  readonly ambient = new AsyncLocalStorage<ScopeContext>();
   /** Entities loaded through a scope: lazy relations of these load in the same scope. */
   readonly entityScopes = new WeakMap<object, ScopeContext>();
 
@@ -32,15 +39,21 @@ export class ScopeRegistry {
     readonly bindManager: (queryRunner: QueryRunner, scope: ScopeContext) => EntityManager,
   ) {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
-    this.#scopedTables = new Set(scoped.flatMap((s) => [s.metadata.tableName, s.metadata.tablePath]));
+    this.#scopedTables = new Map(scoped.flatMap((s) => [[s.metadata.tableName, s], [s.metadata.tablePath, s]]));
   }
 
   scopedEntity(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
     return metadata ? this.#scoped.get(metadata) : undefined;
   }
 
-  isScopedTable(name: string): boolean {
-    return this.#scopedTables.has(name.replace(/["`[\]]/g, ''));
+  /** The scoped entity whose table a raw table name names. */
+  scopedTable(name: string): ScopedEntity | undefined {
+    return this.#scopedTables.get(name.replace(/["`[\]]/g, ''));
+  }
+
+  /** Runs `fn` with `scope` as the ambient scope of everything it awaits. */
+  within<T>(scope: ScopeContext, fn: () => T): T {
+    return this.ambient.run(scope, fn);
   }
 
   /** The scope of code that has no tenant: any tenant-scoped entity is refused. */

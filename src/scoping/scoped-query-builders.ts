@@ -105,39 +105,51 @@ function carryScope<TBase extends QueryBuilderClass>(Base: TBase) {
     }
 
     protected override createFromAlias(entityTarget: any, aliasName?: string): any {
-      refuseRawSubquery(this[SCOPE], entityTarget, 'from');
-      return super.createFromAlias(entityTarget, aliasName);
+      return super.createFromAlias(resolveRawTarget(this[SCOPE], entityTarget, 'from'), aliasName);
     }
 
-    protected override obtainQueryRunner(): QueryRunner {
-      const runner = super.obtainQueryRunner();
+    // Writes run with their scope ambient: TypeORM's follow-up queries on the
+    // DataSource (re-selects of generated values) stay in it.
+    override execute(): Promise<any> {
       const scope = this[SCOPE];
-      // A runner the builder made for itself gets a tenant manager, so subscribers,
-      // relation-id loads and re-selects on it stay in the scope.
-      if (scope && runner !== this.queryRunner) scope.registry.bindManager(runner, scope);
-      return runner;
+      return scope ? scope.registry.within(scope, () => super.execute()) : super.execute();
     }
   }
   return ScopeCarryingQueryBuilder;
 }
 
-function refuseRawSubquery(scope: ScopeContext | undefined, target: unknown, operation: string): void {
-  if (!scope?.safe || typeof target !== 'string') return;
+/**
+ * A raw table name of a scoped table becomes its entity (so the criterion
+ * applies, as TypeORM's own relation-id queries name tables this way); a raw SQL
+ * subquery string cannot be scoped and is refused in safe mode.
+ */
+function resolveRawTarget(scope: ScopeContext | undefined, target: unknown, operation: string): any {
+  if (!scope?.safe || typeof target !== 'string') return target;
   const trimmed = target.trim();
-  if (trimmed.startsWith('(') || scope.registry.isScopedTable(trimmed)) {
-    throw new UnsafeQueryError(
-      `${operation}("${trimmed.slice(0, 60)}") is raw SQL or a raw table that the tenant criterion cannot be applied to. ` +
-        'Use the entity class or a subquery factory (qb => qb.from(Entity, "e")...), or pass { safe: false } on purpose.',
-      { operation, tenant: scope.tenantId },
-    );
+  const dataSource = scope.registry.dataSource;
+  if (!trimmed.startsWith('(')) {
+    if (dataSource.hasMetadata(trimmed) || trimmed.includes('.')) return target;
+    return scope.registry.scopedTable(trimmed)?.metadata.target ?? target;
   }
+  throw new UnsafeQueryError(
+    `${operation}("${trimmed.slice(0, 60)}") is a raw SQL subquery that the tenant criterion cannot be applied to. ` +
+      'Use the entity class or a subquery factory (qb => qb.from(Entity, "e")...), or pass { safe: false } on purpose.',
+    { operation, tenant: scope.tenantId },
+  );
 }
 
 /** Select: the tenant criterion goes into the ON clause of every scoped join, at render time. */
 class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<SelectQueryBuilder<any>>) {
   protected override join(direction: 'INNER' | 'LEFT', entityOrProperty: any, aliasName: string, ...rest: any[]): void {
-    refuseRawSubquery(this[SCOPE], entityOrProperty, direction === 'LEFT' ? 'leftJoin' : 'innerJoin');
-    (super.join as (...a: any[]) => void)(direction, entityOrProperty, aliasName, ...rest);
+    const target = resolveRawTarget(this[SCOPE], entityOrProperty, direction === 'LEFT' ? 'leftJoin' : 'innerJoin');
+    (super.join as (...a: any[]) => void)(direction, target, aliasName, ...rest);
+  }
+
+  // Relation ids, query-strategy relations and afterLoad run inside: give them the scope.
+  protected override async executeEntitiesAndRawResults(queryRunner: QueryRunner): Promise<any> {
+    const scope = this[SCOPE];
+    const run = (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<any>).bind(this, queryRunner);
+    return scope ? scope.registry.within(scope, run) : run();
   }
 
   protected override createJoinExpression(): string {
@@ -167,28 +179,30 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   }
 }
 
+// Builders get their class by prototype swap, so no #private members on them (brand checks fail).
+function insertTarget(qb: InsertQueryBuilder<any> & ScopeCarrier) {
+  const map = qb.expressionMap;
+  return map.mainAlias?.hasMetadata ? scopedTarget(qb[SCOPE], map.mainAlias.metadata, 'insert') : undefined;
+}
+
 /** Insert: stamps the tenant, refuses foreign ids, guards upserts and INSERT ... SELECT. */
 class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<InsertQueryBuilder<any>>) {
-  #target() {
-    const map = this.expressionMap;
-    return map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'insert') : undefined;
-  }
 
   protected override getValueSets(): ObjectLiteral[] {
     const valueSets = super.getValueSets();
-    const scoped = this.#target();
+    const scoped = insertTarget(this);
     if (scoped) stampTenant(valueSets, scoped, this[SCOPE]!, this.expressionMap.onUpdate ? 'upsert' : 'insert');
     return valueSets;
   }
 
   protected override getInsertedColumns(): any[] {
     const columns = super.getInsertedColumns();
-    const scoped = this.#target();
+    const scoped = insertTarget(this);
     return scoped && !columns.includes(scoped.column) ? [...columns, scoped.column] : columns;
   }
 
   protected override createInsertExpression(): string {
-    const scoped = this.#target();
+    const scoped = insertTarget(this);
     if (!scoped) return super.createInsertExpression();
     const scope = this[SCOPE]!;
     if (this.expressionMap.insertFromSelect) {

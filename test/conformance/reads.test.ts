@@ -91,7 +91,7 @@ describe.each(databaseKinds())('reads on %s', (kind) => {
 
   it('stream() returns only the tenant rows', async () => {
     const em = w.tenancy.manager(w.t1);
-    expect(em.createQueryBuilder(Post, 'p').getSql()).toMatch(/WHERE "p"."tenant_id" = /);
+    expect(em.createQueryBuilder(Post, 'p').getSql()).toMatch(/WHERE .*"p"\."tenant_id" = /);
     if (kind === 'sqlite') return; // better-sqlite3 has no streaming in TypeORM; the SQL above is what would run
     const stream = await em.createQueryBuilder(Post, 'p').select('p.title', 'title').stream();
     const rows: string[] = [];
