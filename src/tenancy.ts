@@ -6,7 +6,7 @@ import { injectTenantColumn, readTenantKey } from './metadata/inject-tenant-colu
 import { isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
 import { TenantEntityManager } from './manager/tenant-entity-manager.js';
-import { entityScopeSubscriber, TenantRelationLoader } from './scoping/relation-loading.js';
+import { scopeSubscriber, TenantRelationLoader } from './scoping/relation-loading.js';
 import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
@@ -122,7 +122,7 @@ export class Tenancy {
     const tenantKey = { kind: tenantKeyKind(keyColumn), column: keyColumn, entityName: tenantMetadata.name };
     this.#registry = new ScopeRegistry(ds, tenantKey, scoped, (runner, scope) => new TenantEntityManager(ds, runner, scope));
     this.#loader.registry = this.#registry;
-    ds.subscribers.push(entityScopeSubscriber(this.#registry));
+    ds.subscribers.push(scopeSubscriber(this.#registry));
   }
 
   #requireRegistry(operation: string): ScopeRegistry {

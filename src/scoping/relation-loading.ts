@@ -4,6 +4,8 @@ import { MissingTenantError } from '../errors.js';
 import { RelationLoader } from '../internal/typeorm/deep-imports.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
+import { scopedTarget } from './tenant-criterion.js';
+import { stampTenant } from './write-guard.js';
 
 const baseLoad = RelationLoader.prototype.load;
 
@@ -86,10 +88,20 @@ export class TenantRelationLoader extends RelationLoader {
   }
 }
 
-/** Remembers which scope loaded each entity, so its lazy relations load in that scope. */
-export function entityScopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
+/**
+ * The DataSource subscriber of a Tenancy: remembers which scope loaded each
+ * entity (so its lazy relations load in that scope), and stamps the tenant on
+ * every entity persisted in a scope (cascades included) before TypeORM builds
+ * its insert, so the saved objects show their tenant.
+ */
+export function scopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
   return {
-    afterLoad(entity, event) {
+    beforeInsert(event) {
+      const scope = registry.ambient.getStore();
+      const scoped = scopedTarget(scope, event.metadata, 'insert');
+      if (scoped && event.entity) stampTenant([event.entity], scoped, scope!, 'insert');
+    },
+    afterLoad(entity) {
       const scope = registry.ambient.getStore();
       if (scope && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
     },

@@ -1,0 +1,121 @@
+import { MoreThanOrEqual } from 'typeorm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TenantMismatchError } from '../../src/index.js';
+import { Comment, Post, Setting, Tag } from '../fixtures/blog.js';
+import { createBlogWorld, type BlogWorld } from '../support/blog-world.js';
+import { databaseKinds } from '../support/databases.js';
+
+describe.each(databaseKinds())('writes on %s', (kind) => {
+  let w: BlogWorld;
+  let globexBefore: string;
+  const globexSnapshot = async () => {
+    const m = w.dataSource.manager;
+    const rows = [
+      await m.find(Post, { where: { tenantId: w.t2 }, withDeleted: true, order: { id: 'ASC' } }),
+      await m.find(Setting, { where: { tenantId: w.t2 }, order: { key: 'ASC' } }),
+      await m.find(Comment, { where: { tenantId: w.t2 }, order: { id: 'ASC' } }),
+      await m.find(Tag, { where: { tenantId: w.t2 }, order: { id: 'ASC' } }),
+    ];
+    return JSON.stringify(rows);
+  };
+  beforeAll(async () => {
+    w = await createBlogWorld(kind);
+    globexBefore = await globexSnapshot();
+  });
+  beforeEach(async () => {
+    // Every test below is also a probe: the other tenant's rows never change.
+    expect(await globexSnapshot()).toBe(globexBefore);
+  });
+  afterAll(async () => {
+    expect(await globexSnapshot()).toBe(globexBefore);
+    await w?.close();
+  });
+
+  it('insert stamps the tenant; an explicit foreign tenantId is a TenantMismatchError and writes nothing', async () => {
+    const em = w.tenancy.manager(w.t1);
+    await em.insert(Post, { title: 'inserted' });
+    const row = await w.dataSource.manager.findOneByOrFail(Post, { title: 'inserted' });
+    expect(row.tenantId).toBe(w.t1);
+    await expect(em.insert(Post, { title: 'foreign', tenantId: w.t2 })).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.insert(Post, [{ title: 'ok' }, { title: 'foreign2', tenantId: w.t2 }])).rejects.toBeInstanceOf(TenantMismatchError);
+    expect(await w.dataSource.manager.countBy(Post, [{ title: 'foreign' }, { title: 'foreign2' }, { title: 'ok' }])).toBe(0);
+    // insert().into(Post, ['title']) with a restricted column list still writes the tenant.
+    await em.createQueryBuilder().insert().into(Post, ['title']).values({ title: 'qb-insert' }).execute();
+    expect((await w.dataSource.manager.findOneByOrFail(Post, { title: 'qb-insert' })).tenantId).toBe(w.t1);
+  });
+
+  it('save stamps the tenant on the entity and its cascades; saving a foreign entity is refused before SQL', async () => {
+    const em = w.tenancy.manager(w.t1);
+    const post = em.create(Post, { title: 'saved', comments: [{ body: 'cascaded' } as Comment] });
+    await em.save(post);
+    expect(post.tenantId).toBe(w.t1);
+    const comment = await w.dataSource.manager.findOneByOrFail(Comment, { body: 'cascaded' });
+    expect(comment.tenantId).toBe(w.t1);
+    w.log.clear();
+    await expect(em.save(Post, { title: 'x', tenantId: w.t2 })).rejects.toBeInstanceOf(TenantMismatchError);
+    expect(w.log.statements).toEqual([]);
+    // Changing the tenant of a loaded row is refused.
+    const own = await em.findOneByOrFail(Post, { id: w.posts.a2.id });
+    own.tenantId = w.t2;
+    await expect(em.save(own)).rejects.toBeInstanceOf(TenantMismatchError);
+    // Saving another tenant's id as if it were new cannot overwrite it.
+    // (SQLite: primary-key violation; PostgreSQL: a serial key takes DEFAULT, so a new own row.)
+    const hijack = await em.save(Post, { id: w.posts.g1.id, title: 'hijack' }).catch((e: unknown) => e);
+    if (!(hijack instanceof Error)) expect([hijack.id, hijack.tenantId]).not.toEqual([w.posts.g1.id, w.t2]);
+  });
+
+  it('update / updateAll / increment / decrement touch only the tenant rows; changing tenantId is refused', async () => {
+    const em = w.tenancy.manager(w.t1);
+    expect((await em.update(Post, { id: w.posts.g1.id }, { title: 'pwned' })).affected ?? 0).toBe(0);
+    expect((await em.update(Post, [w.posts.g1.id, w.posts.a1.id], { likes: 5 })).affected).toBe(1);
+    await expect(em.update(Post, { id: w.posts.a1.id }, { tenantId: w.t2 })).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.createQueryBuilder().update(Post).set({ tenantId: () => String(w.t2) }).where('id = :id', { id: w.posts.a1.id }).execute()).rejects.toBeInstanceOf(TenantMismatchError);
+    await em.increment(Post, { likes: MoreThanOrEqual(0) }, 'likes', 1);
+    await em.decrement(Post, { id: w.posts.g2.id }, 'likes', 100);
+    await em.updateAll(Post, { title: 'renamed' });
+    expect((await em.find(Post)).every((p) => p.title === 'renamed')).toBe(true);
+    expect((await em.createQueryBuilder().update(Post).set({ likes: 0 }).where('id = :id', { id: w.posts.g2.id }).execute()).affected ?? 0).toBe(0);
+  });
+
+  it('delete / softDelete / restore / softRemove / recover / remove never reach the other tenant', async () => {
+    const em = w.tenancy.manager(w.t1);
+    expect((await em.delete(Post, { id: w.posts.g1.id })).affected ?? 0).toBe(0);
+    expect((await em.softDelete(Post, { id: w.posts.g1.id })).affected ?? 0).toBe(0);
+    expect((await em.restore(Post, { id: w.posts.g1.id })).affected ?? 0).toBe(0);
+    expect((await em.createQueryBuilder().delete().from(Post).where('id = :id', { id: w.posts.g2.id }).execute()).affected ?? 0).toBe(0);
+    expect((await em.createQueryBuilder().softDelete().from(Post).where('id = :id', { id: w.posts.g2.id }).execute()).affected ?? 0).toBe(0);
+    expect((await em.createQueryBuilder().restore().from(Post).where('id = :id', { id: w.posts.g2.id }).execute()).affected ?? 0).toBe(0);
+    const foreign = await w.dataSource.manager.findOneByOrFail(Post, { id: w.posts.g1.id });
+    await expect(em.remove(foreign)).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.softRemove(foreign)).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.recover(foreign)).rejects.toBeInstanceOf(TenantMismatchError);
+    // The same entity with the tenant stripped: the scoped lookup does not find it, so nothing is removed.
+    const stripped = Object.assign(new Post(), { id: w.posts.g1.id, title: foreign.title });
+    await em.remove(stripped).catch(() => undefined);
+    const own = await em.save(Post, { title: 'to-remove' });
+    await em.softRemove(Post, own);
+    expect(await em.findOneBy(Post, { id: own.id })).toBeNull();
+    await em.recover(Post, own);
+    expect(await em.findOneBy(Post, { id: own.id })).not.toBeNull();
+    const ownId = own.id;
+    await em.remove(Post, own);
+    expect(await w.dataSource.manager.findOneBy(Post, { id: ownId })).toBeNull();
+  });
+
+  it('deleteAll deletes only the tenant rows', async () => {
+    const em = w.tenancy.manager(w.t1);
+    await em.deleteAll(Tag);
+    expect(await w.dataSource.manager.countBy(Tag, { tenantId: w.t1 })).toBe(0);
+  });
+
+  it('upsert never takes over another tenant row (ON CONFLICT ... WHERE tenant)', async () => {
+    const em = w.tenancy.manager(w.t1);
+    await em.upsert(Setting, { key: 'acme.theme', value: 'blue' }, ['key']);
+    expect((await em.findOneByOrFail(Setting, { key: 'acme.theme' })).value).toBe('blue');
+    await em.upsert(Setting, { key: 'globex.theme', value: 'hijacked' }, ['key']);
+    await em.createQueryBuilder().insert().into(Setting).values({ key: 'globex.theme', value: 'hijacked' }).orUpdate(['value', 'tenant_id'], ['key']).execute();
+    await em.upsert(Setting, { key: 'acme.new', value: 'fresh' }, ['key']);
+    expect((await em.findOneByOrFail(Setting, { key: 'acme.new' })).tenantId).toBe(w.t1);
+    await expect(em.upsert(Setting, { key: 'acme.theme', value: 'x', tenantId: w.t2 }, ['key'])).rejects.toBeInstanceOf(TenantMismatchError);
+  });
+});
