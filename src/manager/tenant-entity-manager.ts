@@ -91,67 +91,67 @@ export class TenantEntityManager extends EntityManager {
     return withScope(qb, scope);
   }
 
-  override find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {
+  override async find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {
     const [em, rest] = this.#route(entityClass, options);
     return em === this ? super.find(entityClass, rest) : em.find(entityClass, rest);
   }
-  override findBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity[]> {
+  override async findBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity[]> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.findBy(entityClass, rest as Where<Entity>) : em.findBy(entityClass, rest);
   }
-  override findAndCount<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<[Entity[], number]> {
+  override async findAndCount<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<[Entity[], number]> {
     const [em, rest] = this.#route(entityClass, options);
     return em === this ? super.findAndCount(entityClass, rest) : em.findAndCount(entityClass, rest);
   }
-  override findAndCountBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<[Entity[], number]> {
+  override async findAndCountBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<[Entity[], number]> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.findAndCountBy(entityClass, rest as Where<Entity>) : em.findAndCountBy(entityClass, rest);
   }
-  override findOne<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity | null> {
+  override async findOne<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity | null> {
     const [em, rest] = this.#route(entityClass, options);
     return em === this ? super.findOne(entityClass, rest) : em.findOne(entityClass, rest);
   }
-  override findOneBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity | null> {
+  override async findOneBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity | null> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.findOneBy(entityClass, rest as Where<Entity>) : em.findOneBy(entityClass, rest);
   }
-  override findOneOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity> {
+  override async findOneOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity> {
     const [em, rest] = this.#route(entityClass, options);
     return em === this ? super.findOneOrFail(entityClass, rest) : em.findOneOrFail(entityClass, rest);
   }
-  override findOneByOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity> {
+  override async findOneByOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.findOneByOrFail(entityClass, rest as Where<Entity>) : em.findOneByOrFail(entityClass, rest);
   }
-  override count<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<number> {
+  override async count<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<number> {
     const [em, rest] = this.#route(entityClass, options);
     return em === this ? super.count(entityClass, rest) : em.count(entityClass, rest);
   }
-  override countBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<number> {
+  override async countBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<number> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.countBy(entityClass, rest as Where<Entity>) : em.countBy(entityClass, rest);
   }
-  override exists<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<boolean> {
+  override async exists<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<boolean> {
     const [em, rest] = this.#route(entityClass, options);
     return em === this ? super.exists(entityClass, rest) : em.exists(entityClass, rest);
   }
-  override existsBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<boolean> {
+  override async existsBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<boolean> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.existsBy(entityClass, rest as Where<Entity>) : em.existsBy(entityClass, rest);
   }
-  override sum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+  override async sum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.sum(entityClass, column, rest as Where<Entity>) : em.sum(entityClass, column, rest);
   }
-  override average<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+  override async average<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.average(entityClass, column, rest as Where<Entity>) : em.average(entityClass, column, rest);
   }
-  override minimum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+  override async minimum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.minimum(entityClass, column, rest as Where<Entity>) : em.minimum(entityClass, column, rest);
   }
-  override maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+  override async maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.maximum(entityClass, column, rest as Where<Entity>) : em.maximum(entityClass, column, rest);
   }

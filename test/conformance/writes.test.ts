@@ -60,7 +60,7 @@ describe.each(databaseKinds())('writes on %s', (kind) => {
     await expect(em.save(own)).rejects.toBeInstanceOf(TenantMismatchError);
     // Saving another tenant's id as if it were new cannot overwrite it.
     // (SQLite: primary-key violation; PostgreSQL: a serial key takes DEFAULT, so a new own row.)
-    const hijack = await em.save(Post, { id: w.posts.g1.id, title: 'hijack' }).catch((e: unknown) => e);
+    const hijack: Post | Error = await em.save(Post, { id: w.posts.g1.id, title: 'hijack' }).then((p) => p as Post, (e: Error) => e);
     if (!(hijack instanceof Error)) expect([hijack.id, hijack.tenantId]).not.toEqual([w.posts.g1.id, w.t2]);
   });
 

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MissingTenantError, TenancyConfigError, TenancyError, UnsafeQueryError } from '../../src/index.js';
+import { Post, Tag } from '../fixtures/blog.js';
+import { createBlogWorld, type BlogWorld } from '../support/blog-world.js';
+import { databaseKinds } from '../support/databases.js';
+
+describe.each(databaseKinds())('refusals and bad input on %s', (kind) => {
+  let w: BlogWorld;
+  beforeAll(async () => {
+    w = await createBlogWorld(kind);
+  });
+  afterAll(async () => w?.close());
+
+  it('query() and sql`` are refused unless { safe: false }', async () => {
+    const em = w.tenancy.manager(w.t1);
+    await expect(em.query('SELECT * FROM posts')).rejects.toBeInstanceOf(UnsafeQueryError);
+    await expect(em.sql`SELECT * FROM posts`).rejects.toBeInstanceOf(UnsafeQueryError);
+    const rows = await em.query('SELECT COUNT(*) AS n FROM posts', [], { safe: false });
+    expect(Number((rows as Array<{ n: number }>)[0]!.n)).toBe(5);
+  });
+
+  it('clear() (TRUNCATE) of a scoped entity is refused and deletes nothing', async () => {
+    const em = w.tenancy.manager(w.t1);
+    await expect(em.clear(Tag)).rejects.toBeInstanceOf(UnsafeQueryError);
+    expect(await w.dataSource.manager.count(Tag)).toBe(2);
+  });
+
+  it('INSERT ... SELECT (valuesFromSelect) into a scoped table is refused', async () => {
+    const em = w.tenancy.manager(w.t1);
+    const select = em.createQueryBuilder(Tag, 't').select('t.label');
+    await expect(em.createQueryBuilder().insert().into(Tag, ['label']).valuesFromSelect(select).execute()).rejects.toBeInstanceOf(UnsafeQueryError);
+    expect(await w.dataSource.manager.count(Tag)).toBe(2);
+  });
+
+  it('raw SQL subqueries in from / leftJoin and raw CTEs are refused; getMongoRepository is refused', async () => {
+    const em = w.tenancy.manager(w.t1);
+    expect(() => em.createQueryBuilder().select('x.id').from('(SELECT * FROM posts)', 'x')).toThrow(UnsafeQueryError);
+    expect(() => em.createQueryBuilder(Post, 'p').leftJoin('(SELECT * FROM tags)', 't', '1=1')).toThrow(UnsafeQueryError);
+    expect(() => em.createQueryBuilder(Post, 'p').addCommonTableExpression('SELECT 1', 'c')).toThrow(UnsafeQueryError);
+    expect(() => em.createQueryBuilder(Post, 'p').addCommonTableExpression(w.dataSource.createQueryBuilder(Post, 'q'), 'c')).toThrow(UnsafeQueryError);
+    expect(() => em.getMongoRepository()).toThrow(UnsafeQueryError);
+    // A raw table name of a scoped table is resolved to the entity and filtered.
+    const viaTableName = await em.createQueryBuilder().select('t.label', 'label').from('tags', 't').getRawMany();
+    expect(viaTableName.map((r) => r.label)).toEqual(['acme-tag']);
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['an empty string', ''],
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['a float', 1.5],
+    ['a numeric string for an integer key', '1'],
+    ['an object without a key', {}],
+    ['an array', [1]],
+    ['a boolean', true],
+    ['an SQL fragment', "1' OR '1'='1"],
+  ])('tenancy.manager(%s) is a MissingTenantError', (_label, value) => {
+    expect(() => w.tenancy.manager(value)).toThrow(MissingTenantError);
+    expect(() => w.tenancy.manager(value)).toThrow(TenancyError);
+  });
+
+  it('safe given as a string is a TenancyConfigError and runs nothing', async () => {
+    const em = w.tenancy.manager(w.t1);
+    w.log.clear();
+    await expect(em.find(Post, { safe: 'false' as unknown as boolean })).rejects.toBeInstanceOf(TenancyConfigError);
+    expect(w.log.statements).toEqual([]);
+  });
+
+  it('errors carry a stable code, the entity, the operation and the tenant', async () => {
+    const error = await w.tenancy.manager(w.t1).clear(Tag).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'UnsafeQueryError', code: 'TENANCY_UNSAFE_QUERY', entity: 'Tag', operation: 'clear', tenant: w.t1 });
+  });
+});
