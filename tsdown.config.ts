@@ -1,0 +1,24 @@
+import { defineConfig } from 'tsdown';
+
+export default defineConfig({
+  // Later: 'src/integrations/express.ts' and 'src/integrations/nestjs/index.ts', each with a
+  // subpath in package.json `exports` (./express, ./nestjs).
+  entry: ['src/index.ts'],
+  format: ['esm', 'cjs'],
+  platform: 'node',
+  target: 'node20',
+  // .mjs/.cjs/.d.mts/.d.cts whatever package.json `type` says, to match `exports`.
+  fixedExtension: true,
+  // Also carries experimentalDecorators/emitDecoratorMetadata to oxc, so `__decorateMetadata` is emitted.
+  tsconfig: 'tsconfig.build.json',
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  deps: {
+    // The host ORM and drivers are the user's copies: bundling them would break `instanceof`
+    // and metadata storage. Peer dependencies are external anyway; listed here to be explicit.
+    neverBundle: [/^typeorm(\/|$)/, 'reflect-metadata', 'pg', 'better-sqlite3'],
+    // Fail the build if anything else from node_modules would be inlined.
+    onlyBundle: [],
+  },
+});
