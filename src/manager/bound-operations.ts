@@ -42,8 +42,8 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
   };
 }
 
-async function transaction(this: EntityManager, ...args: unknown[]): Promise<unknown> {
-  const manager = this as TenantEntityManager;
+/** transaction(): the callback gets a TenantEntityManager bound to the transaction's runner. */
+export async function runTransaction(manager: TenantEntityManager, args: unknown[]): Promise<unknown> {
   const callback = args.at(-1) as (em: EntityManager) => Promise<unknown>;
   const isolation = args.length > 1 ? [args[0]] : [];
   const { registry } = manager.scope;
@@ -64,5 +64,4 @@ Object.assign(TenantEntityManager.prototype, {
   remove: persistence('remove'),
   softRemove: persistence('softRemove'),
   recover: persistence('recover'),
-  transaction,
 });

@@ -10,6 +10,7 @@ import {
   type SelectQueryBuilder,
 } from 'typeorm';
 import type { PickKeysByType } from 'typeorm/common/PickKeysByType.js';
+import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
 import { UnsafeQueryError } from '../errors.js';
 import { PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
 import { shareQueryRunner } from '../internal/typeorm/instance-members.js';
@@ -18,6 +19,7 @@ import { withScope } from '../scoping/scoped-query-builders.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
+import { runTransaction } from './bound-operations.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
 
@@ -154,6 +156,19 @@ export class TenantEntityManager extends EntityManager {
   override async maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
     const [em, rest] = this.#route(entityClass, where);
     return em === this ? super.maximum(entityClass, column, rest as Where<Entity>) : em.maximum(entityClass, column, rest);
+  }
+
+  /**
+   * Runs `runInTransaction` in a transaction with a `TenantEntityManager` bound to
+   * its connection: everything inside is scoped, and nested calls reuse it.
+   */
+  override transaction<T>(runInTransaction: (entityManager: TenantEntityManager) => Promise<T>): Promise<T>;
+  override transaction<T>(isolationLevel: IsolationLevel, runInTransaction: (entityManager: TenantEntityManager) => Promise<T>): Promise<T>;
+  override transaction<T>(
+    isolationOrRun: IsolationLevel | ((entityManager: TenantEntityManager) => Promise<T>),
+    maybeRun?: (entityManager: TenantEntityManager) => Promise<T>,
+  ): Promise<T> {
+    return runTransaction(this, maybeRun ? [isolationOrRun, maybeRun] : [isolationOrRun]) as Promise<T>;
   }
 
   /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */
