@@ -242,17 +242,15 @@ const selectQueryBuilder = {
   ),
   from: refused(REFUSALS, FROM_REFUSAL),
   addFrom: refused(REFUSALS, FROM_REFUSAL),
-  fromDummy: refused(
-    REFUSALS,
-    'fromDummy() is from("(SELECT 1 AS dummy_column)") on drivers without a dummy table, a raw SQL subquery: UnsafeQueryError in safe mode',
-  ),
+  fromDummy: scoped(READS), // TypeORM's constant dummy subquery reads no table; getExists() renders through it
   ...each(['select', 'addSelect'], SELECTION_STATE), // on a SelectQueryBuilder, select() only sets the selection
   ...each(['where', 'andWhere', 'orWhere', 'whereInIds', 'andWhereInIds', 'orWhereInIds'], WHERE_STATE),
   ...each(['having', 'andHaving', 'orHaving'], HAVING_STATE),
   ...each(
     ['whereExists', 'andWhereExists', 'orWhereExists'],
-    neutral(
-      'builder state only; the EXISTS subquery renders with the scope of the builder passed in, which is scoped when it comes from this tenant manager (qb.subQuery(), em.createQueryBuilder())',
+    refused(
+      REFUSALS,
+      'a builder of the same tenant (qb.subQuery(), em.createQueryBuilder()) is accepted and scoped; a plain or other-tenant builder is refused with UnsafeQueryError, since its rows would not be filtered',
     ),
   ),
   ...each(

@@ -73,15 +73,14 @@ function carryScope<TBase extends QueryBuilderClass>(Base: TBase) {
     }
 
     override addCommonTableExpression(queryBuilder: AnyQueryBuilder | string, alias: string, options?: any): this {
-      const scope = this[SCOPE];
-      if (scope?.safe && (typeof queryBuilder === 'string' || scopeOf(queryBuilder) !== scope)) {
-        throw new UnsafeQueryError(
-          `A common table expression "${alias}" that was not built by this tenant manager cannot be scoped. ` +
-            'Build the CTE with the same manager (manager.createQueryBuilder(...)) or pass { safe: false } on purpose.',
-          { operation: 'addCommonTableExpression', tenant: scope.tenantId },
-        );
-      }
+      assertEmbeddable(this[SCOPE], queryBuilder, `addCommonTableExpression("${alias}")`);
       return super.addCommonTableExpression(queryBuilder, alias, options);
+    }
+
+    // whereExists / andWhereExists / orWhereExists embed another builder's SQL.
+    protected override getExistsCondition(subQuery: any): [string, any[]] {
+      assertEmbeddable(this[SCOPE], subQuery, 'whereExists');
+      return super.getExistsCondition(subQuery);
     }
 
     protected override createWhereExpression(): string {
@@ -119,12 +118,31 @@ function carryScope<TBase extends QueryBuilderClass>(Base: TBase) {
 }
 
 /**
+ * A builder embedded into a scoped query (EXISTS, CTE) must carry the same
+ * tenant, or be an explicit `{ safe: false }` builder; a plain builder or raw
+ * SQL would read every tenant's rows from inside the scoped statement.
+ */
+function assertEmbeddable(scope: ScopeContext | undefined, embedded: unknown, operation: string): void {
+  if (!scope?.safe) return;
+  const inner = scopeOf(embedded);
+  if (inner && (!inner.safe || inner.tenantId === scope.tenantId)) return;
+  throw new UnsafeQueryError(
+    `${operation} was given ${typeof embedded === 'string' ? 'raw SQL' : 'a query builder not created by this tenant manager'}, which cannot be scoped. ` +
+      'Build it with the same manager (manager.createQueryBuilder(...)) or create it with { safe: false } on purpose.',
+    { operation, tenant: scope.tenantId },
+  );
+}
+
+// TypeORM's own fromDummy() selects from this constant subquery (no rows of any table).
+const dummyFrom = '(SELECT 1 AS dummy_column)';
+
+/**
  * A raw table name of a scoped table becomes its entity (so the criterion
  * applies, as TypeORM's own relation-id queries name tables this way); a raw SQL
  * subquery string cannot be scoped and is refused in safe mode.
  */
 function resolveRawTarget(scope: ScopeContext | undefined, target: unknown, operation: string): any {
-  if (!scope?.safe || typeof target !== 'string') return target;
+  if (!scope?.safe || typeof target !== 'string' || target === dummyFrom) return target;
   const trimmed = target.trim();
   const dataSource = scope.registry.dataSource;
   if (!trimmed.startsWith('(')) {

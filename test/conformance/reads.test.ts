@@ -89,6 +89,20 @@ describe.each(databaseKinds())('reads on %s', (kind) => {
     expect(Number(counted.n)).toBe(3);
   });
 
+  it('clone(), execute() and the internal steps (executeEntitiesAndRawResults, executeCountQuery, executeExistsQuery via fromDummy, loadRawResults, callAggregateFun) keep the scope', async () => {
+    const em = w.tenancy.manager(w.t1);
+    const base = em.createQueryBuilder(Post, 'p');
+    expect(titles(await base.clone().getMany())).toEqual(acmeTitles);
+    expect((await base.clone().select('p.title', 'title').execute()).map((r: { title: string }) => r.title).sort()).toEqual(acmeTitles);
+    expect(await em.createQueryBuilder().select('1', 'one').fromDummy().getRawOne()).toBeDefined();
+    // exists() inside a transaction: the outer EXISTS query is built on the DataSource while the scope is ambient.
+    const found = await em.transaction(async (tx) => [await tx.exists(Post, { where: { id: w.posts.g1.id } }), await tx.existsBy(Post, { id: w.posts.a1.id })]);
+    expect(found).toEqual([false, true]);
+    const own = em.createQueryBuilder(Post, 'p');
+    const sub = em.createQueryBuilder(Post, 'x').select('1').where('x.id = p.id');
+    expect(await own.whereExists(sub).getCount()).toBe(3);
+  });
+
   it('stream() returns only the tenant rows', async () => {
     const em = w.tenancy.manager(w.t1);
     expect(em.createQueryBuilder(Post, 'p').getSql()).toMatch(/WHERE .*"p"\."tenant_id" = /);

@@ -39,6 +39,14 @@ describe.each(databaseKinds())('refusals and bad input on %s', (kind) => {
     expect(() => em.createQueryBuilder(Post, 'p').addCommonTableExpression('SELECT 1', 'c')).toThrow(UnsafeQueryError);
     expect(() => em.createQueryBuilder(Post, 'p').addCommonTableExpression(w.dataSource.createQueryBuilder(Post, 'q'), 'c')).toThrow(UnsafeQueryError);
     expect(() => em.getMongoRepository()).toThrow(UnsafeQueryError);
+    expect(() => em.createQueryBuilder(Post, 'p').addFrom('(SELECT * FROM tags)', 'x')).toThrow(UnsafeQueryError);
+    // whereExists / andWhereExists / orWhereExists with a builder that is not this tenant's would read every tenant.
+    const foreign = w.dataSource.createQueryBuilder(Post, 'g').where('g.title = :t', { t: 'globex-1' });
+    expect(() => em.createQueryBuilder(Post, 'p').whereExists(foreign).getQuery()).toThrow(UnsafeQueryError);
+    expect(() => em.createQueryBuilder(Post, 'p').andWhereExists(w.tenancy.manager(w.t2).createQueryBuilder(Post, 'g')).getQuery()).toThrow(UnsafeQueryError);
+    expect(() => em.createQueryBuilder(Post, 'p').orWhereExists(foreign).getQuery()).toThrow(UnsafeQueryError);
+    // fromDummy() is TypeORM's constant subquery: allowed.
+    expect(await em.createQueryBuilder().select('1', 'x').fromDummy().getRawOne()).toBeDefined();
     // A raw table name of a scoped table is resolved to the entity and filtered.
     const viaTableName = await em.createQueryBuilder().select('t.label', 'label').from('tags', 't').getRawMany();
     expect(viaTableName.map((r) => r.label)).toEqual(['acme-tag']);

@@ -36,6 +36,20 @@ describe.each(databaseKinds())('relations on %s', (kind) => {
     expect(mapped.flatMap((u) => u.posts.map((p) => p.title)).sort()).toEqual(['globex-1', 'globex-2']);
   });
 
+  it('innerJoinAndSelect / innerJoinAndMapMany / innerJoinAndMapOne / leftJoinAndMapOne and setFindOptions are scoped', async () => {
+    const em = w.tenancy.manager(w.t1);
+    const inner = await em.createQueryBuilder(User, 'u').innerJoinAndSelect('u.posts', 'p').getMany();
+    expect(inner.flatMap((u) => u.posts.map((p) => p.title)).sort()).toEqual(['acme-1', 'acme-2', 'acme-poisoned']);
+    const many = await em.createQueryBuilder(User, 'u').innerJoinAndMapMany('u.posts', Post, 'p', 'p.authorId = u.id').getMany();
+    expect(many.flatMap((u) => u.posts.map((p) => p.title))).not.toContain('globex-1');
+    const one = await em.createQueryBuilder(Post, 'p').innerJoinAndMapOne('p.category', 'categories', 'c', 'c.id = p.categoryId').getMany();
+    expect(one.map((p) => p.category?.name)).toEqual(['acme-cat', 'acme-cat']);
+    const left = await em.createQueryBuilder(Post, 'p').leftJoinAndMapOne('p.category', 'Category', 'c', 'c.id = p.categoryId').where('p.title = :t', { t: 'acme-poisoned' }).getOneOrFail();
+    expect(left.category).toBeNull();
+    const viaFindOptions = await em.createQueryBuilder(User, 'u').setFindOptions({ relations: { posts: true }, where: { posts: { title: 'globex-1' } } }).getMany();
+    expect(viaFindOptions).toEqual([]);
+  });
+
   it('eager relations never load another tenant row (poisoned category)', async () => {
     const poisoned = await w.tenancy.manager(w.t1).findOneByOrFail(Post, { title: 'acme-poisoned' });
     expect(poisoned.category).toBeNull();
@@ -53,11 +67,14 @@ describe.each(databaseKinds())('relations on %s', (kind) => {
     expect(users.flatMap((u) => u.postIds).filter((id) => own.includes(id)).sort()).toEqual(own);
     const mapped = await em.createQueryBuilder(User, 'u').loadRelationIdAndMap('u.postIds', 'u.posts').getMany();
     expect(mapped.flatMap((u) => u.postIds)).not.toContain(w.posts.g1.id);
+    // loadRelationIds goes through loadAllRelationIds.
     const withIds = await em.find(Post, { loadRelationIds: { relations: ['tags'] }, where: { title: 'acme-1' } });
     expect(withIds[0]!.tags).toHaveLength(1);
+    const users2 = await em.createQueryBuilder(User, 'u').loadAllRelationIds().getMany();
+    expect(users2.flatMap((u) => u.posts as unknown as number[])).not.toContain(w.posts.g1.id);
   });
 
-  it('relationLoadStrategy "query" is scoped', async () => {
+  it('relationLoadStrategy "query" is scoped (concatRelationMetadata)', async () => {
     const em = w.tenancy.manager(w.t1);
     const users = await em.find(User, { relations: { posts: true }, relationLoadStrategy: 'query', order: { id: 'ASC' } });
     expect(users.flatMap((u) => u.posts.map((p) => p.title)).sort()).toEqual(['acme-1', 'acme-2', 'acme-poisoned']);
@@ -83,6 +100,8 @@ describe.each(databaseKinds())('relations on %s', (kind) => {
     expect(author).toBeUndefined();
     const tags = await em.createQueryBuilder().relation(Post, 'tags').of(w.posts.g1.id).loadMany<Tag>();
     expect(tags).toEqual([]);
+    const cloned = em.createQueryBuilder().relation(User, 'posts').of(w.alice.id).clone();
+    expect((await cloned.loadMany<Post>()).map((p) => p.title).sort()).toEqual(['acme-1', 'acme-poisoned']);
   });
 
   it('RelationQueryBuilder set / add / remove cannot touch another tenant rows', async () => {
@@ -91,6 +110,8 @@ describe.each(databaseKinds())('relations on %s', (kind) => {
     const g1 = await w.dataSource.manager.findOneOrFail(Post, { where: { id: w.posts.g1.id }, relations: { author: true } });
     expect(g1.author?.name).toBe('alice');
     await em.createQueryBuilder().relation(User, 'posts').of(w.bob.id).add(w.posts.g1.id);
+    await em.createQueryBuilder().relation(User, 'posts').of(w.bob.id).addAndRemove([w.posts.g2.id], [w.posts.g1.id]);
+    await em.createQueryBuilder().relation(User, 'posts').of(w.alice.id).remove(w.posts.g1.id);
     const again = await w.dataSource.manager.findOneOrFail(Post, { where: { id: w.posts.g1.id }, relations: { author: true } });
     expect(again.author?.name).toBe('alice');
   });

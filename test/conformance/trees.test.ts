@@ -26,6 +26,9 @@ describe.each(databaseKinds())('trees on %s', (kind) => {
     expect(await repo.countAncestors(sub)).toBe(2);
     expect((await repo.findAncestorsTree(sub)).parent?.name).toBe('acme-cat');
     expect(names(await w.tenancy.manager(w.t2).getTreeRepository(Category).findTrees())).toEqual(['globex-cat']);
+    // The query builders behind them (createDescendantsQueryBuilder, createAncestorsQueryBuilder) are scoped too.
+    expect((await repo.createDescendantsQueryBuilder('c', 'closure', root).getMany()).map((c) => c.name).sort()).toEqual(['acme-cat', 'acme-sub']);
+    expect((await repo.createAncestorsQueryBuilder('c', 'closure', sub).getMany()).map((c) => c.name).sort()).toEqual(['acme-cat', 'acme-sub']);
   });
 
   it('closure table: findTrees / findDescendants never show another tenant node, even one attached under ours', async () => {

@@ -70,6 +70,7 @@ describe.each(databaseKinds())('writes on %s', (kind) => {
     expect((await em.update(Post, [w.posts.g1.id, w.posts.a1.id], { likes: 5 })).affected).toBe(1);
     await expect(em.update(Post, { id: w.posts.a1.id }, { tenantId: w.t2 })).rejects.toBeInstanceOf(TenantMismatchError);
     await expect(em.createQueryBuilder().update(Post).set({ tenantId: () => String(w.t2) }).where('id = :id', { id: w.posts.a1.id }).execute()).rejects.toBeInstanceOf(TenantMismatchError);
+    // increment / decrement go through incrementOrDecrementBy -> update.
     await em.increment(Post, { likes: MoreThanOrEqual(0) }, 'likes', 1);
     await em.decrement(Post, { id: w.posts.g2.id }, 'likes', 100);
     await em.updateAll(Post, { title: 'renamed' });
@@ -85,6 +86,11 @@ describe.each(databaseKinds())('writes on %s', (kind) => {
     expect((await em.createQueryBuilder().delete().from(Post).where('id = :id', { id: w.posts.g2.id }).execute()).affected ?? 0).toBe(0);
     expect((await em.createQueryBuilder().softDelete().from(Post).where('id = :id', { id: w.posts.g2.id }).execute()).affected ?? 0).toBe(0);
     expect((await em.createQueryBuilder().restore().from(Post).where('id = :id', { id: w.posts.g2.id }).execute()).affected ?? 0).toBe(0);
+    // clone() of each write builder keeps the scope.
+    expect((await em.createQueryBuilder().delete().from(Post).where('id = :id', { id: w.posts.g2.id }).clone().execute()).affected ?? 0).toBe(0);
+    expect((await em.createQueryBuilder().softDelete().from(Post).where('id = :id', { id: w.posts.g2.id }).clone().execute()).affected ?? 0).toBe(0);
+    expect((await em.createQueryBuilder().update(Post).set({ title: 'x' }).where('id = :id', { id: w.posts.g2.id }).clone().execute()).affected ?? 0).toBe(0);
+    await expect(em.createQueryBuilder().insert().into(Post).values({ title: 'c', tenantId: w.t2 }).clone().execute()).rejects.toBeInstanceOf(TenantMismatchError);
     const foreign = await w.dataSource.manager.findOneByOrFail(Post, { id: w.posts.g1.id });
     await expect(em.remove(foreign)).rejects.toBeInstanceOf(TenantMismatchError);
     await expect(em.softRemove(foreign)).rejects.toBeInstanceOf(TenantMismatchError);
