@@ -29,4 +29,39 @@ describe.skipIf(skip)(skip ? 'built package (SKIPPED: no dist/, run `npm run bui
     const script = "const m = await import('typeorm-tenancy'); console.log(typeof m.Tenancy)";
     expect(node(['--input-type=module', '-e', script])).toBe('function');
   });
+
+  // A scoped query through the built package, in both module systems. Decorators are applied as
+  // plain calls (no compiler involved), exactly as TypeScript's legacy decorators would.
+  const program = (load: string) => `
+    ${load}
+    const { DataSource, Entity, Column, PrimaryGeneratedColumn } = typeorm;
+    const { Tenancy, TenantEntity, TenantScoped, TenantMismatchError } = tenancyLib;
+    class Tenant {}
+    PrimaryGeneratedColumn()(Tenant.prototype, 'id');
+    Entity('tenants')(Tenant); TenantEntity()(Tenant);
+    class Note {}
+    PrimaryGeneratedColumn()(Note.prototype, 'id');
+    Column('varchar')(Note.prototype, 'text');
+    TenantScoped()(Note); Entity('notes')(Note);
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Tenant, Note], synchronize: true });
+    const tenancy = new Tenancy(ds);
+    await ds.initialize();
+    await ds.manager.save(Tenant, [{}, {}]);
+    await tenancy.manager(1).save(Note, { text: 'one' });
+    await tenancy.manager(2).save(Note, { text: 'two' });
+    const mismatch = await tenancy.manager(1).insert(Note, { text: 'x', tenantId: 2 }).catch((e) => e instanceof TenantMismatchError);
+    const rows = await tenancy.manager(1).find(Note);
+    console.log(JSON.stringify({ rows: rows.map((r) => [r.text, r.tenantId]), mismatch }));
+    await ds.destroy();`;
+  const expected = JSON.stringify({ rows: [['one', 1]], mismatch: true });
+
+  it('runs a scoped query through require()', () => {
+    const script = `(async () => { ${program("require('reflect-metadata'); const typeorm = require('typeorm'); const tenancyLib = require('typeorm-tenancy');")} })().catch((e) => { console.error(e); process.exit(1); });`;
+    expect(node(['-e', script])).toBe(expected);
+  });
+
+  it('runs a scoped query through import()', () => {
+    const script = program("await import('reflect-metadata'); const typeorm = await import('typeorm'); const tenancyLib = await import('typeorm-tenancy');");
+    expect(node(['--input-type=module', '-e', script])).toBe(expected);
+  });
 });

@@ -1,0 +1,79 @@
+import {
+  DataSource,
+  DeleteQueryBuilder,
+  EntityManager,
+  InsertQueryBuilder,
+  QueryBuilder,
+  RelationQueryBuilder,
+  SelectQueryBuilder,
+  UpdateQueryBuilder,
+} from 'typeorm';
+import { describe, expect, it } from 'vitest';
+import {
+  DriverUtils,
+  PlainObjectToDatabaseEntityTransformer,
+  RelationLoader,
+  SoftDeleteQueryBuilder,
+} from '../../src/internal/typeorm/deep-imports.js';
+
+// Everything typeorm-tenancy reads or overrides that TypeORM does not document.
+// When a TypeORM upgrade changes one of them, the failing test names it and the
+// file that depends on it. Checked against typeorm 1.1.1.
+
+const overridden: Array<[string, Function, string[]]> = [
+  ['src/scoping/scoped-query-builders.ts (carryScope)', QueryBuilder, [
+    'createWhereExpression', 'createFromAlias', 'getParameters', 'createQueryBuilder', 'getExistsCondition',
+    'addCommonTableExpression', 'select', 'insert', 'update', 'delete', 'softDelete', 'restore', 'relation',
+  ]],
+  ['src/scoping/scoped-query-builders.ts (ScopedSelectQueryBuilder)', SelectQueryBuilder, ['join', 'createJoinExpression', 'executeEntitiesAndRawResults', 'cache', 'fromDummy']],
+  ['src/scoping/scoped-query-builders.ts (ScopedInsertQueryBuilder)', InsertQueryBuilder, ['getValueSets', 'getInsertedColumns', 'createInsertExpression', 'execute']],
+  ['src/scoping/scoped-query-builders.ts (ScopedUpdateQueryBuilder)', UpdateQueryBuilder, ['createUpdateExpression', 'execute']],
+  ['src/scoping/scoped-query-builders.ts (ScopedDeleteQueryBuilder)', DeleteQueryBuilder, ['execute']],
+  ['src/scoping/scoped-query-builders.ts (ScopedSoftDeleteQueryBuilder)', SoftDeleteQueryBuilder, ['execute']],
+  ['src/scoping/scoped-query-builders.ts (ScopedRelationQueryBuilder)', RelationQueryBuilder, ['loadMany', 'loadOne']],
+  ['src/scoping/relation-loading.ts (TenantRelationLoader)', RelationLoader, ['load', 'enableLazyLoad']],
+  ['src/manager/tenant-entity-manager.ts + bound-operations.ts', EntityManager, ['save', 'remove', 'softRemove', 'recover', 'transaction', 'preload', 'clear', 'query', 'createQueryBuilder']],
+];
+
+describe('TypeORM internals typeorm-tenancy depends on', () => {
+  it.each(overridden)('%s: overridden members still exist', (file, type, members) => {
+    const missing = members.filter((m) => typeof (type.prototype as Record<string, unknown>)[m] !== 'function');
+    expect(missing, `${type.name} lost members used by ${file}`).toEqual([]);
+  });
+
+  it('src/internal/typeorm/deep-imports.ts: the non-exported classes are still importable', () => {
+    expect([SoftDeleteQueryBuilder, RelationLoader, PlainObjectToDatabaseEntityTransformer].map((c) => typeof c)).toEqual(['function', 'function', 'function']);
+    expect(typeof DriverUtils.isPostgresFamily).toBe('function');
+    expect(typeof DriverUtils.isSQLiteFamily).toBe('function');
+  });
+
+  it('withScope (scoped-query-builders.ts): builders identify their kind by the "@instanceof" symbol', () => {
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    const select = new SelectQueryBuilder(ds);
+    expect((select as unknown as Record<string, unknown>)['@instanceof']).toBe(Symbol.for('SelectQueryBuilder'));
+    expect((select.insert() as unknown as Record<string, unknown>)['@instanceof']).toBe(Symbol.for('InsertQueryBuilder'));
+    expect((new SelectQueryBuilder(ds).update({}) as unknown as Record<string, unknown>)['@instanceof']).toBe(Symbol.for('UpdateQueryBuilder'));
+    expect((new SelectQueryBuilder(ds).softDelete() as unknown as Record<string, unknown>)['@instanceof']).toBe(Symbol.for('SoftDeleteQueryBuilder'));
+  });
+
+  it('tenant criterion (scoped-query-builders.ts, upsert-guard.ts): QueryExpressionMap fields it sets during rendering', () => {
+    const map = new SelectQueryBuilder(new DataSource({ type: 'better-sqlite3', database: ':memory:' })).expressionMap;
+    for (const field of ['extraAppendedAndWhereCondition', 'aliasNamePrefixingEnabled', 'joinAttributes', 'insertColumns', 'wheres', 'aliases']) {
+      expect(field in map, `QueryExpressionMap.${field}`).toBe(true);
+    }
+  });
+
+  it('instance-members.ts: DataSource instance members tenancy replaces on one instance', () => {
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    expect(ds.relationLoader).toBeInstanceOf(RelationLoader);
+    expect(typeof ds.createQueryBuilder).toBe('function');
+    expect(typeof ds.initialize).toBe('function');
+    expect(Array.isArray(ds.subscribers)).toBe(true);
+  });
+
+  it('tenancy.ts: lazy relation getters bind to dataSource.relationLoader while metadata is built', () => {
+    // enableLazyLoad is called on the loader the DataSource holds at build time; the replacement must happen before initialize().
+    const source = String(RelationLoader.prototype.enableLazyLoad);
+    expect(source).toMatch(/relationLoader\s*=\s*this/);
+  });
+});
