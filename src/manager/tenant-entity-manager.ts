@@ -64,8 +64,9 @@ export class TenantEntityManager extends EntityManager {
 
   /** The manager to run on (this one, or the bypass for `{ safe: false }`) and the options without `safe`. */
   #route<T>(target: EntityTarget<ObjectLiteral>, options: T): [TenantEntityManager, T] {
-    const hasSafeProperty = this.dataSource.hasMetadata(target) && !!this.dataSource.getMetadata(target).findColumnWithPropertyName('safe');
-    const { safe, rest } = splitSafe(options, hasSafeProperty);
+    if (options === null || typeof options !== 'object' || !('safe' in options)) return [this, options];
+    // An entity with its own `safe` column keeps `where: { safe }` as a criterion.
+    const { safe, rest } = splitSafe(options, this.scope.registry.hasSafeColumn(this.dataSource.getMetadata(target)));
     return [safe ? this : this.#unsafe(), rest];
   }
 

@@ -20,6 +20,7 @@ export interface ScopedEntity {
 export class ScopeRegistry {
   readonly #scoped: ReadonlyMap<EntityMetadata, ScopedEntity>;
   readonly #scopedTables: ReadonlyMap<string, ScopedEntity>;
+  readonly #withSafeColumn: ReadonlySet<EntityMetadata>;
   /**
    * The scope of the operation running in this async context. TypeORM builds
    * internal queries on the DataSource (relation ids, persistence through
@@ -39,11 +40,17 @@ export class ScopeRegistry {
     readonly bindManager: (queryRunner: QueryRunner, scope: ScopeContext) => EntityManager,
   ) {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
+    this.#withSafeColumn = new Set(dataSource.entityMetadatas.filter((m) => m.findColumnWithPropertyName('safe')));
     this.#scopedTables = new Map(scoped.flatMap((s) => [[s.metadata.tableName, s], [s.metadata.tablePath, s]]));
   }
 
   scopedEntity(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
     return metadata ? this.#scoped.get(metadata) : undefined;
+  }
+
+  /** True when the entity has a `safe` property of its own (then `{ safe }` in a where is a criterion). */
+  hasSafeColumn(metadata: EntityMetadata): boolean {
+    return this.#withSafeColumn.has(metadata);
   }
 
   /** The scoped entity whose table a raw table name names. */
