@@ -120,7 +120,13 @@ export class Tenancy {
       scoped.push({ metadata, column });
     }
     const tenantKey = { kind: tenantKeyKind(keyColumn), column: keyColumn, entityName: tenantMetadata.name };
-    this.#registry = new ScopeRegistry(ds, tenantKey, scoped, (runner, scope) => new TenantEntityManager(ds, runner, scope));
+    this.#registry = new ScopeRegistry(
+      ds,
+      tenantKey,
+      scoped,
+      (runner, scope) => new TenantEntityManager(ds, runner, scope),
+      () => this.#context.getStore()?.scope,
+    );
     this.#loader.registry = this.#registry;
     ds.subscribers.push(scopeSubscriber(this.#registry));
   }

@@ -84,8 +84,14 @@ export class TenantRelationLoader extends RelationLoader {
       }
       scope ??= entityScope;
     }
+    scope ??= registry.contextScope();
     return loadRelationInScope(this.#dataSource, relation, entityOrEntities, queryRunner, scope, loadEagerRelations);
   }
+}
+
+function remember(registry: ScopeRegistry, entity: unknown): void {
+  const scope = registry.ambient.getStore();
+  if (scope && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
 }
 
 /**
@@ -102,8 +108,13 @@ export function scopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterf
       if (scoped && event.entity) stampTenant([event.entity], scoped, scope!, 'insert');
     },
     afterLoad(entity) {
-      const scope = registry.ambient.getStore();
-      if (scope && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
+      remember(registry, entity);
+    },
+    afterInsert(event) {
+      remember(registry, event.entity);
+    },
+    afterUpdate(event) {
+      remember(registry, event.entity);
     },
   };
 }

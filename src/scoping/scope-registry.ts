@@ -38,6 +38,8 @@ export class ScopeRegistry {
     scoped: ScopedEntity[],
     /** Makes a tenant manager own a runner, so subscribers and persistence see it. */
     readonly bindManager: (queryRunner: QueryRunner, scope: ScopeContext) => EntityManager,
+    /** The scope bound by `tenancy.run()` in this async context, if any. */
+    readonly contextScope: () => ScopeContext | undefined = () => undefined,
   ) {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
     this.#withSafeColumn = new Set(dataSource.entityMetadatas.filter((m) => m.findColumnWithPropertyName('safe')));

@@ -87,6 +87,13 @@ describe.each(databaseKinds())('relations on %s', (kind) => {
     // The same lazy load through the plain DataSource manager: the tenant is unknown, so it is refused.
     const plain = await w.dataSource.manager.findOneByOrFail(Comment, { body: 'acme-c-poisoned' });
     expect(() => plain.pinned).toThrow(MissingTenantError);
+    // Inside tenancy.run the bound tenant is known, so the same load is scoped to it.
+    const inRun = await w.dataSource.manager.findOneByOrFail(Comment, { body: 'acme-c-poisoned' });
+    expect(await w.tenancy.run(w.t1, () => inRun.pinned)).toBeNull();
+    // An entity saved through a tenant manager lazy-loads in its tenant.
+    const fresh = em.create(Comment, { body: 'fresh' });
+    await em.save(fresh);
+    expect(await fresh.pinned).toBeNull();
     // Entities loaded with { safe: false } lazy-load without scoping, on purpose.
     const bypassed = await em.findOneOrFail(Comment, { where: { body: 'acme-c-poisoned' }, safe: false });
     expect((await bypassed.pinned)?.title).toBe('globex-1');
