@@ -1,19 +1,28 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type DataSource, EntitySchema, getMetadataArgsStorage, type QueryRunner } from 'typeorm';
 import { MissingTenantError, TenancyConfigError } from './errors.js';
-import { aroundInitialize, replaceRelationLoader, wrapDataSourceQueryBuilder } from './internal/typeorm/instance-members.js';
+import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder } from './internal/typeorm/instance-members.js';
 import { injectTenantColumn, readTenantKey } from './metadata/inject-tenant-column.js';
 import { isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
 import { TenantEntityManager } from './manager/tenant-entity-manager.js';
+import { ContextEntityManager } from './manager/context-entity-manager.js';
 import { scopeSubscriber, TenantRelationLoader } from './scoping/relation-loading.js';
 import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
 import { resolveTenantId, tenantKeyKind } from './scoping/tenant-key.js';
 
-/** Options of `new Tenancy(dataSource, options)`. Reserved for strategies, RLS and context modes. */
-export interface TenancyOptions {}
+/** Options of `new Tenancy(dataSource, options)`. */
+export interface TenancyOptions {
+  /**
+   * What `dataSource.manager` (and so `dataSource.getRepository()`, `@InjectRepository()`,
+   * `BaseEntity`) does. `'context'`: scoped to the tenant bound by `tenancy.run()`, and
+   * refusing tenant-scoped entities outside it (shared entities work everywhere,
+   * `{ safe: false }` still bypasses). `'unscoped'`: plain TypeORM. Defaults to `'context'`.
+   */
+  defaultManager?: 'context' | 'unscoped';
+}
 
 /**
  * Makes one DataSource multi-tenant. Create it before `dataSource.initialize()`:
@@ -49,6 +58,13 @@ export class Tenancy {
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
       return withScope(qb, this.#registry?.ambient.getStore());
     }) as DataSource['createQueryBuilder']);
+    if ((options.defaultManager ?? 'context') === 'context') {
+      replaceDefaultManager(dataSource, new ContextEntityManager(dataSource, () => this.#registry));
+    } else if (options.defaultManager !== 'unscoped') {
+      throw new TenancyConfigError(`defaultManager must be 'context' or 'unscoped', not ${JSON.stringify(options.defaultManager)}.`, {
+        operation: 'new Tenancy',
+      });
+    }
     aroundInitialize(dataSource, () => this.#prepareSchema(), () => this.#buildRegistry());
   }
 

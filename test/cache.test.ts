@@ -10,7 +10,7 @@ describe.each(databaseKinds())('query result cache on %s', (kind) => {
   it('a cache id used by two tenants caches each tenant separately (find cache option and qb.cache)', async () => {
     const db = await createTestDatabase(kind);
     const ds = new DataSource({ ...db.options, entities: blogEntities, synchronize: true, cache: { type: 'database', tableName: 'query_cache' } } as never);
-    const tenancy = new Tenancy(ds);
+    const tenancy = new Tenancy(ds, { defaultManager: 'unscoped' });
     await ds.initialize();
     try {
       const [a, b] = await ds.manager.save(Tenant, [{ name: 'a' }, { name: 'b' }]);

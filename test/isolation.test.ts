@@ -47,7 +47,7 @@ describe('isolation of the library itself', () => {
     const two = make();
     const plain = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Note], synchronize: true });
     const t1 = new Tenancy(one);
-    const t2 = new Tenancy(two);
+    const t2 = new Tenancy(two, { defaultManager: 'unscoped' });
     await Promise.all([one.initialize(), two.initialize(), plain.initialize()]);
 
     await one.manager.save(Tenant, [{ name: 'a' }, { name: 'b' }]);
@@ -68,8 +68,10 @@ describe('isolation of the library itself', () => {
     expect(Object.getPrototypeOf(plain.relationLoader)).toBe(RelationLoader.prototype);
     expect(plain.createQueryBuilder).toBe(typeorm.DataSource.prototype.createQueryBuilder);
     expect(await plain.manager.count(Note)).toBe(1);
-    // The tenancy DataSource's own default manager is plain too (issue: defaultManager 'context' comes later).
-    expect(await one.manager.count(Post)).toBe(2);
+    // defaultManager 'context' (t1's default) scopes one.manager to tenancy.run; 'unscoped' (t2) leaves two.manager plain.
+    expect(await t1.run(1, () => one.manager.count(Post))).toBe(1);
+    expect(await two.manager.count(Post)).toBe(1);
+    expect(two.manager).not.toBeInstanceOf(TenantEntityManager);
 
     expect(snapshot()).toEqual(before);
     expect(registry()).toEqual(registryBefore);
@@ -81,7 +83,7 @@ describe('isolation of the library itself', () => {
     const { blogEntities, Post, Tenant } = await import('./fixtures/blog.js');
     const db = await createTestDatabase(kind);
     const ds = new DataSource({ ...db.options, entities: blogEntities, synchronize: true } as never);
-    const tenancy = new Tenancy(ds);
+    const tenancy = new Tenancy(ds, { defaultManager: 'unscoped' });
     await ds.initialize();
     try {
       const tenants = await ds.manager.save(Tenant, [{ name: 'a' }, { name: 'b' }, { name: 'c' }]);

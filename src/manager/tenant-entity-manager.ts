@@ -11,7 +11,7 @@ import {
 } from 'typeorm';
 import type { PickKeysByType } from 'typeorm/common/PickKeysByType.js';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
-import { UnsafeQueryError } from '../errors.js';
+import { MissingTenantError, UnsafeQueryError } from '../errors.js';
 import { PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
 import { shareQueryRunner } from '../internal/typeorm/instance-members.js';
 import type { ScopeContext } from '../scoping/scope-context.js';
@@ -37,26 +37,34 @@ type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
  * await em.find(Post); // SELECT ... FROM "posts" "Post" WHERE "Post"."tenant_id" = ?
  */
 export class TenantEntityManager extends EntityManager {
-  /** @internal */
-  readonly scope: ScopeContext;
+  readonly #scope: ScopeContext;
   #bypass: TenantEntityManager | undefined;
 
   /** @internal Use `tenancy.manager(tenant)`. */
   constructor(dataSource: DataSource, queryRunner: QueryRunner | undefined, scope: ScopeContext) {
     super(dataSource, queryRunner);
-    this.scope = scope;
+    this.#scope = scope;
+  }
+
+  /** @internal The scope every operation of this manager runs in. */
+  get scope(): ScopeContext {
+    return this.#scope;
   }
 
   /** The tenant this manager is bound to. */
   get tenantId(): TenantId {
-    return this.scope.tenantId as TenantId;
+    const { tenantId } = this.scope;
+    if (tenantId === undefined) {
+      throw new MissingTenantError('This manager has no tenant bound. Use it inside tenancy.run(tenantId, fn).', { operation: 'tenantId' });
+    }
+    return tenantId;
   }
 
   /** The same tenant without scoping, sharing this manager's runner: what `{ safe: false }` uses. */
   #unsafe(): TenantEntityManager {
     if (!this.scope.safe) return this;
     if (!this.#bypass) {
-      this.#bypass = new TenantEntityManager(this.dataSource, undefined, { ...this.scope, safe: false });
+      this.#bypass = new TenantEntityManager(this.dataSource, undefined, { registry: this.scope.registry, tenantId: undefined, safe: false });
       shareQueryRunner(this.#bypass, this.queryRunner);
     }
     return this.#bypass;
@@ -195,7 +203,7 @@ export class TenantEntityManager extends EntityManager {
   /** Raw SQL cannot be scoped: refused unless `{ safe: false }` is passed. */
   override async query<T = any>(query: string, parameters?: any[], options?: SafeOption): Promise<T> {
     const { safe } = splitSafe(options ?? {}, false);
-    if (safe && this.scope.safe) {
+    if (safe && this.scope.safe && this.refusesRawSql()) {
       throw new UnsafeQueryError(
         `query()/sql run raw SQL that typeorm-tenancy cannot scope to tenant ${String(this.scope.tenantId)}. ` +
           'Use find/query builders, or pass query(sql, params, { safe: false }) and filter by tenant yourself.',
@@ -203,6 +211,11 @@ export class TenantEntityManager extends EntityManager {
       );
     }
     return super.query<T>(query, parameters);
+  }
+
+  /** @internal Raw SQL is refused in safe mode; the context manager allows it outside a tenant context. */
+  protected refusesRawSql(): boolean {
+    return true;
   }
 
   override getMongoRepository(): never {

@@ -44,7 +44,8 @@ export async function createBlogWorld(kind: DatabaseKind): Promise<BlogWorld> {
   const db = await createTestDatabase(kind);
   const log = new SqlLog();
   const dataSource = new DataSource({ ...db.options, entities: blogEntities, synchronize: true, logger: log, logging: true } as never);
-  const tenancy = new Tenancy(dataSource);
+  // The plain default manager seeds and inspects every tenant's rows.
+  const tenancy = new Tenancy(dataSource, { defaultManager: 'unscoped' });
   await dataSource.initialize();
   const m = dataSource.manager;
   const [acme, globex] = await m.save(Tenant, [{ name: 'acme' }, { name: 'globex' }]);

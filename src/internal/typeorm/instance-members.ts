@@ -37,6 +37,11 @@ export function aroundInitialize(dataSource: DataSource, before: () => void, aft
   });
 }
 
+/** `DataSource#manager` is readonly in the types and set once in the constructor. */
+export function replaceDefaultManager(dataSource: DataSource, manager: EntityManager): void {
+  Object.assign(dataSource, { manager });
+}
+
 /** `EntityManager#queryRunner` is readonly: a bypass sibling shares its runner without claiming it (`qr.manager`). */
 export function shareQueryRunner(manager: EntityManager, queryRunner: QueryRunner | undefined): void {
   Object.assign(manager, { queryRunner });
