@@ -12,6 +12,9 @@ import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
 import { resolveTenantId, tenantKeyKind } from './scoping/tenant-key.js';
+import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
+import { rowLevelSecuritySubscriber } from './postgres/rls-binding.js';
+import { RowLevelSecurity } from './postgres/row-level-security.js';
 
 /** Options of `new Tenancy(dataSource, options)`. */
 export interface TenancyOptions {
@@ -22,6 +25,12 @@ export interface TenancyOptions {
    * `{ safe: false }` still bypasses). `'unscoped'`: plain TypeORM. Defaults to `'context'`.
    */
   defaultManager?: 'context' | 'unscoped';
+  /**
+   * PostgreSQL row-level security as a second wall: policies generated from the same
+   * metadata (`tenancy.rls`), and every tenant operation run in a transaction bound
+   * with `SELECT set_config($1, $2, true)`. `true` for the defaults. Defaults to off.
+   */
+  rowLevelSecurity?: true | RowLevelSecurityOptions;
 }
 
 /**
@@ -41,6 +50,8 @@ export class Tenancy {
   #registry: ScopeRegistry | undefined;
   readonly #loader: TenantRelationLoader;
   readonly #context = new AsyncLocalStorage<TenantEntityManager>();
+  readonly #rowLevelSecurity: ResolvedRowLevelSecurity | undefined;
+  #rls: RowLevelSecurity | undefined;
 
   constructor(dataSource: DataSource, options: TenancyOptions = {}) {
     if (dataSource.isInitialized) {
@@ -52,6 +63,7 @@ export class Tenancy {
     }
     this.dataSource = dataSource;
     this.options = options;
+    this.#rowLevelSecurity = options.rowLevelSecurity ? resolveRowLevelSecurity(dataSource, options.rowLevelSecurity) : undefined;
     this.#loader = new TenantRelationLoader(dataSource);
     replaceRelationLoader(dataSource, this.#loader);
     wrapDataSourceQueryBuilder(dataSource, (original) => ((entityOrRunner?: unknown, alias?: string, queryRunner?: QueryRunner) => {
@@ -65,7 +77,11 @@ export class Tenancy {
         operation: 'new Tenancy',
       });
     }
-    aroundInitialize(dataSource, () => this.#prepareSchema(), () => this.#buildRegistry());
+    aroundInitialize(
+      dataSource,
+      () => this.#prepareSchema(),
+      () => this.#buildRegistry(),
+    );
   }
 
   /** The entity classes of the DataSource: classes and EntitySchemas with a target. */
@@ -122,7 +138,7 @@ export class Tenancy {
     }
   }
 
-  #buildRegistry(): void {
+  #buildRegistry(): Promise<void> | void {
     const ds = this.dataSource;
     const tenantMetadata = ds.entityMetadatas.find((m) => isTenantEntityClass(m.target));
     const keyColumn = tenantMetadata?.primaryColumns[0];
@@ -142,9 +158,44 @@ export class Tenancy {
       scoped,
       (runner, scope) => new TenantEntityManager(ds, runner, scope),
       () => this.#context.getStore()?.scope,
+      this.#rowLevelSecurity,
     );
     this.#loader.registry = this.#registry;
     ds.subscribers.push(scopeSubscriber(this.#registry));
+    if (this.#rowLevelSecurity) {
+      ds.subscribers.push(rowLevelSecuritySubscriber(this.#registry, this.#rowLevelSecurity));
+      if (this.#rowLevelSecurity.verifyOnStartup) return this.#verifyOnStartup();
+    }
+  }
+
+  async #verifyOnStartup(): Promise<void> {
+    const report = await this.rls.verify();
+    if (!report.ok) {
+      await this.dataSource.destroy();
+      throw new TenancyConfigError(
+        `Row-level security is not in place (verifyOnStartup): ${report.problems.map((p) => p.message).join(' ')} ` +
+          'Install the policies (tenancy.rls.install() or its migration) and connect as a NOSUPERUSER NOBYPASSRLS role.',
+        { operation: 'initialize' },
+      );
+    }
+  }
+
+  /**
+   * The PostgreSQL row-level-security policies of this DataSource: `statements()`,
+   * `install()`, `verify()`, `migration()`. Needs `rowLevelSecurity` in the options.
+   */
+  get rls(): RowLevelSecurity {
+    const options = this.#rowLevelSecurity;
+    if (!options) {
+      throw new TenancyConfigError('tenancy.rls needs new Tenancy(dataSource, { rowLevelSecurity: true }) on PostgreSQL.', { operation: 'tenancy.rls' });
+    }
+    this.#rls ??= new RowLevelSecurity(() => this.#requireRegistry('tenancy.rls'), options);
+    return this.#rls;
+  }
+
+  /** @internal For tests and integrations inside this package. */
+  get scopeRegistry(): ScopeRegistry {
+    return this.#requireRegistry('scopeRegistry');
   }
 
   #requireRegistry(operation: string): ScopeRegistry {

@@ -2,6 +2,7 @@ import { EntityManager, type ObjectLiteral } from 'typeorm';
 import { assertOwnTenant } from '../scoping/write-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
+import { inScopedTransaction } from '../postgres/rls-binding.js';
 
 // Persistence (save/remove/softRemove/recover) issues its statements through
 // `queryRunner.manager`, a plain EntityManager on a runner it creates; so does
@@ -38,25 +39,14 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
   return async function (this: EntityManager, ...args: unknown[]) {
     const manager = this as TenantEntityManager;
     precheck(manager, name, args);
-    return manager.scope.registry.within(manager.scope, () => original.apply(manager, args));
+    const { scope } = manager;
+    const { registry } = scope;
+    // With row-level security the whole operation (entity loading included) is one bound transaction.
+    if (registry.rls && !manager.queryRunner?.isTransactionActive) {
+      return inScopedTransaction(registry, scope, manager.queryRunner, (runner) => original.apply(registry.bindManager(runner, scope), args));
+    }
+    return registry.within(scope, () => original.apply(manager, args));
   };
-}
-
-/** transaction(): the callback gets a TenantEntityManager bound to the transaction's runner. */
-export async function runTransaction(manager: TenantEntityManager, args: unknown[]): Promise<unknown> {
-  const callback = args.at(-1) as (em: EntityManager) => Promise<unknown>;
-  const isolation = args.length > 1 ? [args[0]] : [];
-  const { registry } = manager.scope;
-  if (manager.queryRunner) {
-    return registry.within(manager.scope, () => base.transaction!.apply(manager, [...isolation, () => callback(manager)]));
-  }
-  const runner = manager.dataSource.createQueryRunner();
-  const bound = registry.bindManager(runner, manager.scope);
-  try {
-    return await registry.within(manager.scope, () => base.transaction!.apply(bound, [...isolation, () => callback(bound)]));
-  } finally {
-    await runner.release();
-  }
 }
 
 Object.assign(TenantEntityManager.prototype, {

@@ -19,7 +19,8 @@ import { withScope } from '../scoping/scoped-query-builders.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
-import { runTransaction } from './bound-operations.js';
+import { runTransaction } from './transaction.js';
+import { assertBypassAllowed, inScopedTransaction } from '../postgres/rls-binding.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
 
@@ -63,6 +64,7 @@ export class TenantEntityManager extends EntityManager {
   /** The same tenant without scoping, sharing this manager's runner: what `{ safe: false }` uses. */
   #unsafe(): TenantEntityManager {
     if (!this.scope.safe) return this;
+    assertBypassAllowed(this.scope.registry.rls, this.scope.tenantId);
     if (!this.#bypass) {
       this.#bypass = new TenantEntityManager(this.dataSource, undefined, { registry: this.scope.registry, tenantId: undefined, safe: false });
       shareQueryRunner(this.#bypass, this.queryRunner);
@@ -93,7 +95,10 @@ export class TenantEntityManager extends EntityManager {
     let queryRunner = queryRunnerOrOptions as QueryRunner | undefined;
     if (queryRunnerOrOptions && !('query' in queryRunnerOrOptions)) {
       const { safe } = splitSafe(queryRunnerOrOptions, false);
-      if (!safe) scope = { ...scope, safe: false };
+      if (!safe) {
+        assertBypassAllowed(scope.registry.rls, scope.tenantId);
+        scope = { registry: scope.registry, tenantId: undefined, safe: false };
+      }
       queryRunner = undefined;
     }
     const qb = alias
@@ -200,9 +205,18 @@ export class TenantEntityManager extends EntityManager {
     return super.clear(entityClass, options);
   }
 
-  /** Raw SQL cannot be scoped: refused unless `{ safe: false }` is passed. */
+  /**
+   * Raw SQL cannot be scoped by the library: refused unless `{ safe: false }` is passed.
+   * With row-level security on, it is allowed and runs in a transaction bound to the
+   * tenant, so the database applies the policies (`{ safe: false }` then switches to the bypass role).
+   */
   override async query<T = any>(query: string, parameters?: any[], options?: SafeOption): Promise<T> {
     const { safe } = splitSafe(options ?? {}, false);
+    const { registry } = this.scope;
+    if (registry.rls && (this.scope.tenantId !== undefined || !safe)) {
+      const scope: ScopeContext = safe ? this.scope : { registry, tenantId: undefined, safe: false };
+      return inScopedTransaction(registry, scope, this.queryRunner, (runner) => runner.query(query, parameters) as Promise<T>);
+    }
     if (safe && this.scope.safe && this.refusesRawSql()) {
       throw new UnsafeQueryError(
         `query()/sql run raw SQL that typeorm-tenancy cannot scope to tenant ${String(this.scope.tenantId)}. ` +

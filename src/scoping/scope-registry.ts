@@ -4,6 +4,7 @@ import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { ScopeContext } from './scope-context.js';
 import type { TenantKey } from './tenant-key.js';
+import type { ResolvedRowLevelSecurity } from '../postgres/rls-options.js';
 
 /** Scoping facts of one tenant-scoped entity, computed once at `initialize()`. */
 export interface ScopedEntity {
@@ -40,6 +41,8 @@ export class ScopeRegistry {
     readonly bindManager: (queryRunner: QueryRunner, scope: ScopeContext) => EntityManager,
     /** The scope bound by `tenancy.run()` in this async context, if any. */
     readonly contextScope: () => ScopeContext | undefined = () => undefined,
+    /** PostgreSQL row-level security: every operation runs in a transaction bound to its tenant. */
+    readonly rls?: ResolvedRowLevelSecurity,
   ) {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
     this.#withSafeColumn = new Set(dataSource.entityMetadatas.filter((m) => m.findColumnWithPropertyName('safe')));
@@ -64,6 +67,12 @@ export class ScopeRegistry {
   within<T>(scope: ScopeContext, fn: () => T): T {
     return this.ambient.run(scope, fn);
   }
+
+  /**
+   * @internal Test-only: `false` drops the app-side criterion from reads, to prove
+   * that row-level security alone keeps tenants apart. Writes stay guarded.
+   */
+  appSideCriteria = true;
 
   /** The scope of code that has no tenant: any tenant-scoped entity is refused. */
   readonly unknownScope: ScopeContext = { registry: this, tenantId: undefined, safe: true };

@@ -10,11 +10,14 @@ import {
 } from 'typeorm';
 import { UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
+import { runnerOf } from '../internal/typeorm/instance-members.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
 import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
+import { inScopedTransaction, openScopedTransaction } from '../postgres/rls-binding.js';
+import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
 type AnyQueryBuilder = QueryBuilder<any>;
@@ -91,7 +94,7 @@ function carryScope<TBase extends QueryBuilderClass>(Base: TBase) {
       const criteria: string[] = [];
       for (const alias of aliases) {
         const scoped = alias.hasMetadata ? scopedTarget(scope, alias.metadata, map.queryType) : undefined;
-        if (scoped) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
+        if (scoped && scope!.registry.appSideCriteria) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
       }
       if (criteria.length === 0) return super.createWhereExpression();
       const previous = map.extraAppendedAndWhereCondition;
@@ -111,10 +114,23 @@ function carryScope<TBase extends QueryBuilderClass>(Base: TBase) {
     // DataSource (re-selects of generated values) stay in it.
     override execute(): Promise<any> {
       const scope = this[SCOPE];
-      return scope ? scope.registry.within(scope, () => super.execute()) : super.execute();
+      if (!scope) return super.execute();
+      return underRowLevelSecurity(this, () => scope.registry.within(scope, () => super.execute()), (bound) => bound.execute());
     }
   }
   return ScopeCarryingQueryBuilder;
+}
+
+/**
+ * With row-level security, a builder's statements run in a transaction bound to
+ * its tenant: in the runner's open transaction, or in a short one on a runner of
+ * its own (then the call is repeated on a clone that holds that runner).
+ */
+function underRowLevelSecurity<T, Q extends AnyQueryBuilder & ScopeCarrier>(qb: Q, direct: () => Promise<T>, again: (bound: Q) => Promise<T>): Promise<T> {
+  const scope = qb[SCOPE];
+  if (!scope?.registry.rls) return direct();
+  const own = runnerOf(qb);
+  return inScopedTransaction(scope.registry, scope, own, (runner) => (runner === own ? direct() : again(qb.clone().setQueryRunner(runner) as Q)));
 }
 
 /**
@@ -176,7 +192,7 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
     try {
       for (const join of this.expressionMap.joinAttributes) {
         const scoped = scopedTarget(scope, join.metadata, 'join');
-        if (!scoped) continue;
+        if (!scoped || !scope!.registry.appSideCriteria) continue;
         const criterion = tenantCriterion(scoped, join.alias.name);
         changed.push([join, join.condition]);
         join.condition = join.condition ? `(${join.condition}) AND ${criterion}` : criterion;
@@ -184,6 +200,53 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
       return super.createJoinExpression();
     } finally {
       for (const [join, condition] of changed) join.condition = condition;
+    }
+  }
+
+  override getRawOne<T = any>(): Promise<T | undefined> {
+    return underRowLevelSecurity(this, () => super.getRawOne<T>(), (b) => b.getRawOne<T>());
+  }
+  override getRawMany<T = any>(): Promise<T[]> {
+    return underRowLevelSecurity(this, () => super.getRawMany<T>(), (b) => b.getRawMany<T>());
+  }
+  override getRawAndEntities<T = any>(): Promise<{ entities: any[]; raw: T[] }> {
+    return underRowLevelSecurity(this, () => super.getRawAndEntities<T>(), (b) => b.getRawAndEntities<T>());
+  }
+  override getOne(): Promise<any> {
+    return underRowLevelSecurity(this, () => super.getOne(), (b) => b.getOne());
+  }
+  override getOneOrFail(): Promise<any> {
+    return underRowLevelSecurity(this, () => super.getOneOrFail(), (b) => b.getOneOrFail());
+  }
+  override getMany(): Promise<any[]> {
+    return underRowLevelSecurity(this, () => super.getMany(), (b) => b.getMany());
+  }
+  override getCount(): Promise<number> {
+    return underRowLevelSecurity(this, () => super.getCount(), (b) => b.getCount());
+  }
+  override getExists(): Promise<boolean> {
+    return underRowLevelSecurity(this, () => super.getExists(), (b) => b.getExists());
+  }
+  override getManyAndCount(): Promise<[any[], number]> {
+    return underRowLevelSecurity(this, () => super.getManyAndCount(), (b) => b.getManyAndCount());
+  }
+
+  // A stream outlives the call: its transaction ends when the stream does.
+  override async stream(): Promise<ReadStream> {
+    const scope = this[SCOPE];
+    if (!scope?.registry.rls || this.queryRunner?.isTransactionActive) {
+      return underRowLevelSecurity(this, () => super.stream(), (b) => b.stream());
+    }
+    const { runner, finish } = await openScopedTransaction(scope.registry, scope);
+    try {
+      const stream = await this.clone().setQueryRunner(runner).stream();
+      stream.once('end', () => void finish(true));
+      stream.once('error', () => void finish(false));
+      stream.once('close', () => void finish(true));
+      return stream;
+    } catch (error) {
+      await finish(false);
+      throw error;
     }
   }
 

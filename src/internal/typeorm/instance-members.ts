@@ -25,13 +25,13 @@ export function wrapDataSourceQueryBuilder(
  * `DataSource#initialize`: tenancy adds its columns to the decorator args just
  * before TypeORM builds metadata from them, and precomputes its facts right after.
  */
-export function aroundInitialize(dataSource: DataSource, before: () => void, after: () => void): void {
+export function aroundInitialize(dataSource: DataSource, before: () => void, after: () => Promise<void> | void): void {
   const original = dataSource.initialize.bind(dataSource);
   Object.assign(dataSource, {
     initialize: async () => {
       before();
       await original();
-      after();
+      await after();
       return dataSource;
     },
   });
@@ -47,3 +47,13 @@ export function shareQueryRunner(manager: EntityManager, queryRunner: QueryRunne
   Object.assign(manager, { queryRunner });
 }
 
+
+/** `BaseQueryRunner#transactionDepth` (not on the QueryRunner interface): 1 = outermost transaction. */
+export function transactionDepthOf(queryRunner: QueryRunner): number {
+  return (queryRunner as unknown as { transactionDepth: number }).transactionDepth;
+}
+
+/** `QueryBuilder#queryRunner` is protected: row-level security needs to know whether a builder holds one. */
+export function runnerOf(qb: object): QueryRunner | undefined {
+  return (qb as { queryRunner?: QueryRunner }).queryRunner;
+}

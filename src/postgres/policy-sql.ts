@@ -1,0 +1,64 @@
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
+import type { ScopedEntity } from '../scoping/scope-registry.js';
+import type { ResolvedRowLevelSecurity } from './rls-options.js';
+
+// All PostgreSQL text of the row-level-security mode lives here.
+
+/** First statement of every tenant transaction: transaction-local, parameterized. */
+export const bindTenantSql = 'SELECT set_config($1, $2, true)';
+
+/** Identifier quoting for names that come from metadata or validated options. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualifiedTable(metadata: EntityMetadata): string {
+  return metadata.schema ? `${quoteIdentifier(metadata.schema)}.${quoteIdentifier(metadata.tableName)}` : quoteIdentifier(metadata.tableName);
+}
+
+/** `SET LOCAL ROLE "bypass"`: the `{ safe: false }` binding; ends with the transaction. */
+export function setLocalRoleSql(role: string): string {
+  return `SET LOCAL ROLE ${quoteIdentifier(role)}`;
+}
+
+/**
+ * The policy predicate: the tenant column compared to the setting cast to the
+ * column's own type (never the column cast to text, which would bypass its index).
+ * After a transaction-local set_config commits, a pooled connection reads the
+ * setting as '' rather than NULL, hence NULLIF: both mean "no tenant", no rows.
+ */
+export function policyPredicate(scoped: ScopedEntity, rls: ResolvedRowLevelSecurity): string {
+  const type = scoped.metadata.dataSource.driver.normalizeType(scoped.column);
+  return `${quoteIdentifier(scoped.column.databaseName)} = NULLIF(current_setting('${rls.setting}', true), '')::${type}`;
+}
+
+export interface RowLevelSecurityStatements {
+  /** Enables, forces and (re)creates the policy on every scoped table; idempotent. */
+  readonly up: string[];
+  /** Removes what `up` created. */
+  readonly down: string[];
+}
+
+export function policyStatements(scopedEntities: Iterable<ScopedEntity>, rls: ResolvedRowLevelSecurity): RowLevelSecurityStatements {
+  const up: string[] = [];
+  const down: string[] = [];
+  const policy = quoteIdentifier(rls.policyName);
+  const tables = new Map<string, ScopedEntity>();
+  // STI children share their parent's table: one policy per table.
+  for (const scoped of scopedEntities) tables.set(qualifiedTable(scoped.metadata), tables.get(qualifiedTable(scoped.metadata)) ?? scoped);
+  for (const [table, scoped] of [...tables].sort(([a], [b]) => a.localeCompare(b))) {
+    const predicate = policyPredicate(scoped, rls);
+    up.push(
+      `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
+      `ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`,
+      `DROP POLICY IF EXISTS ${policy} ON ${table}`,
+      `CREATE POLICY ${policy} ON ${table} USING (${predicate}) WITH CHECK (${predicate})`,
+    );
+    down.push(
+      `DROP POLICY IF EXISTS ${policy} ON ${table}`,
+      `ALTER TABLE ${table} NO FORCE ROW LEVEL SECURITY`,
+      `ALTER TABLE ${table} DISABLE ROW LEVEL SECURITY`,
+    );
+  }
+  return { up, down };
+}

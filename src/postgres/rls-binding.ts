@@ -1,0 +1,120 @@
+import type { EntitySubscriberInterface, QueryRunner } from 'typeorm';
+import { UnsafeQueryError } from '../errors.js';
+import type { ScopeContext } from '../scoping/scope-context.js';
+import type { ScopeRegistry } from '../scoping/scope-registry.js';
+import { bindTenantSql, setLocalRoleSql } from './policy-sql.js';
+import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
+import type { ResolvedRowLevelSecurity } from './rls-options.js';
+
+// What the open transaction of a runner is bound to: a tenant id, or the bypass role.
+const bindings = new WeakMap<QueryRunner, string>();
+
+function bindingKey(scope: ScopeContext): string {
+  return scope.safe ? `tenant:${String(scope.tenantId)}` : 'bypass';
+}
+
+/** Refuses `{ safe: false }` in RLS mode when no bypass role is configured. */
+export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, tenant: unknown): void {
+  if (rls && !rls.bypassRole) {
+    throw new UnsafeQueryError(
+      '{ safe: false } with row-level security needs a role with BYPASSRLS: the database enforces the tenant otherwise. ' +
+        "Create one (CREATE ROLE tenancy_bypass NOLOGIN BYPASSRLS; GRANT tenancy_bypass TO <app role>) and pass rowLevelSecurity: { bypassRole: 'tenancy_bypass' }.",
+      { operation: 'safe: false', tenant },
+    );
+  }
+}
+
+/**
+ * Binds the open transaction of `runner` to `scope`: `SELECT set_config($1, $2, true)`
+ * for a tenant, `SET LOCAL ROLE <bypassRole>` for `{ safe: false }`. Both end with
+ * the transaction, so a pooled connection never carries a tenant to its next user.
+ * A scope without a tenant binds nothing: the policies then show no rows.
+ */
+async function bind(runner: QueryRunner, scope: ScopeContext, rls: ResolvedRowLevelSecurity): Promise<void> {
+  const key = bindingKey(scope);
+  if (bindings.get(runner) === key) return;
+  if (!scope.safe) {
+    assertBypassAllowed(rls, scope.tenantId);
+    await runner.query(setLocalRoleSql(rls.bypassRole!));
+  } else if (scope.tenantId !== undefined) {
+    await runner.query(bindTenantSql, [rls.setting, String(scope.tenantId)]);
+  } else {
+    return;
+  }
+  bindings.set(runner, key);
+}
+
+/** Binds every transaction started while a tenant scope is ambient (persistence, transaction(), ...). */
+export function rowLevelSecuritySubscriber(registry: ScopeRegistry, rls: ResolvedRowLevelSecurity): EntitySubscriberInterface {
+  const forget = (event: { queryRunner: QueryRunner }) => {
+    if (transactionDepthOf(event.queryRunner) === 0) bindings.delete(event.queryRunner);
+  };
+  return {
+    async afterTransactionStart(event) {
+      const scope = registry.ambient.getStore();
+      if (scope && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, rls);
+    },
+    afterTransactionCommit: forget,
+    afterTransactionRollback: forget,
+  };
+}
+
+/**
+ * Runs `fn` on a runner whose transaction is bound to `scope`: the given runner's
+ * open transaction (bound now if it is not yet), or a short transaction of its
+ * own for an autocommit operation. Adds one statement inside an open transaction,
+ * three (BEGIN, set_config, COMMIT) around an autocommit one.
+ */
+export async function inScopedTransaction<T>(
+  registry: ScopeRegistry,
+  scope: ScopeContext,
+  runner: QueryRunner | undefined,
+  fn: (runner: QueryRunner) => Promise<T>,
+): Promise<T> {
+  const rls = registry.rls!;
+  if (runner?.isTransactionActive) {
+    await bind(runner, scope, rls);
+    return fn(runner);
+  }
+  if (!scope.safe) assertBypassAllowed(rls, scope.tenantId);
+  const own = runner && !runner.isReleased ? runner : registry.dataSource.createQueryRunner();
+  return registry.within(scope, async () => {
+    await own.startTransaction();
+    try {
+      const result = await fn(own);
+      await own.commitTransaction();
+      return result;
+    } catch (error) {
+      if (own.isTransactionActive) await own.rollbackTransaction().catch(() => undefined);
+      throw error;
+    } finally {
+      if (own !== runner) await own.release();
+    }
+  });
+}
+
+/**
+ * For results that outlive the call (stream()): opens a bound transaction and
+ * returns the runner with a `finish` to call when the consumer is done.
+ */
+export async function openScopedTransaction(
+  registry: ScopeRegistry,
+  scope: ScopeContext,
+): Promise<{ runner: QueryRunner; finish: (ok: boolean) => Promise<void> }> {
+  if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
+  const runner = registry.dataSource.createQueryRunner();
+  await registry.within(scope, () => runner.startTransaction());
+  let finished = false;
+  return {
+    runner,
+    finish: async (ok) => {
+      if (finished) return;
+      finished = true;
+      try {
+        if (runner.isTransactionActive) await (ok ? runner.commitTransaction() : runner.rollbackTransaction());
+      } finally {
+        await runner.release();
+      }
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import type { DataSource } from 'typeorm';
+import { TenancyConfigError } from '../errors.js';
+
+/** Options of `new Tenancy(dataSource, { rowLevelSecurity })` (PostgreSQL only). */
+export interface RowLevelSecurityOptions {
+  /** The transaction-local setting that carries the tenant id. Defaults to `'app.tenant_id'`. */
+  setting?: string;
+  /**
+   * A role with BYPASSRLS that `{ safe: false }` switches to with `SET LOCAL ROLE` inside its
+   * transaction (the connected role must be a member of it). No default: without it,
+   * `{ safe: false }` is refused in RLS mode.
+   */
+  bypassRole?: string;
+  /** Name of the policy created on every scoped table. Defaults to `'tenancy_isolation'`. */
+  policyName?: string;
+  /** Run `tenancy.rls.verify()` when the DataSource initializes and fail on any problem. Defaults to `false`. */
+  verifyOnStartup?: boolean;
+}
+
+export interface ResolvedRowLevelSecurity {
+  readonly setting: string;
+  readonly bypassRole: string | undefined;
+  readonly policyName: string;
+  readonly verifyOnStartup: boolean;
+}
+
+// Both end up inside SQL text (a policy expression, SET LOCAL ROLE), so they are
+// validated strictly rather than escaped.
+const settingPattern = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$/i;
+const identifierPattern = /^[a-z_][a-z0-9_$]{0,62}$/i;
+
+export function resolveRowLevelSecurity(dataSource: DataSource, input: true | RowLevelSecurityOptions): ResolvedRowLevelSecurity {
+  const type = dataSource.options.type;
+  if (type !== 'postgres') {
+    throw new TenancyConfigError(
+      `rowLevelSecurity needs PostgreSQL, but this DataSource uses the ${type} driver. Remove the rowLevelSecurity option for ${type}.`,
+      { operation: 'new Tenancy' },
+    );
+  }
+  const options = input === true ? {} : input;
+  const resolved = {
+    setting: options.setting ?? 'app.tenant_id',
+    bypassRole: options.bypassRole,
+    policyName: options.policyName ?? 'tenancy_isolation',
+    verifyOnStartup: options.verifyOnStartup ?? false,
+  };
+  if (!settingPattern.test(resolved.setting)) {
+    throw new TenancyConfigError(`rowLevelSecurity.setting "${resolved.setting}" must look like "app.tenant_id" (letters, digits, _; one dot or more).`, {
+      operation: 'new Tenancy',
+    });
+  }
+  for (const [name, value] of [['bypassRole', resolved.bypassRole], ['policyName', resolved.policyName]] as const) {
+    if (value !== undefined && !identifierPattern.test(value)) {
+      throw new TenancyConfigError(`rowLevelSecurity.${name} "${value}" must be a plain identifier (letters, digits, _, $).`, { operation: 'new Tenancy' });
+    }
+  }
+  return resolved;
+}

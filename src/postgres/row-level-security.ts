@@ -1,0 +1,104 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { ScopeRegistry } from '../scoping/scope-registry.js';
+import { policyStatements, type RowLevelSecurityStatements } from './policy-sql.js';
+import type { ResolvedRowLevelSecurity } from './rls-options.js';
+import { type RowLevelSecurityReport, verifyRowLevelSecurity } from './rls-verify.js';
+
+/**
+ * `tenancy.rls`: the PostgreSQL row-level-security policies generated from the
+ * same metadata as the app-side filter.
+ *
+ * @example
+ * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassRole: 'tenancy_bypass' } });
+ * await dataSource.initialize();
+ * tenancy.rls.statements().up;
+ * // ALTER TABLE "posts" ENABLE ROW LEVEL SECURITY
+ * // ALTER TABLE "posts" FORCE ROW LEVEL SECURITY
+ * // DROP POLICY IF EXISTS "tenancy_isolation" ON "posts"
+ * // CREATE POLICY "tenancy_isolation" ON "posts" USING ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer) WITH CHECK (...)
+ */
+export class RowLevelSecurity {
+  readonly #registry: () => ScopeRegistry;
+  readonly options: ResolvedRowLevelSecurity;
+
+  /** @internal */
+  constructor(registry: () => ScopeRegistry, options: ResolvedRowLevelSecurity) {
+    this.#registry = registry;
+    this.options = options;
+  }
+
+  /** The DDL that installs (`up`) and removes (`down`) the policies. */
+  statements(): RowLevelSecurityStatements {
+    return policyStatements(this.#registry().scopedEntities, this.options);
+  }
+
+  /**
+   * Applies `statements().up` in one transaction; idempotent. Needs a role that owns
+   * the tables: pass a runner of an admin DataSource when the app role does not.
+   */
+  async install(queryRunner?: QueryRunner): Promise<void> {
+    await this.#withRunner(queryRunner, async (runner) => {
+      await runner.startTransaction();
+      try {
+        for (const sql of this.statements().up) await runner.query(sql);
+        await runner.commitTransaction();
+      } catch (error) {
+        await runner.rollbackTransaction();
+        throw error;
+      }
+    });
+  }
+
+  /** Checks the database: policies present, forced, not drifted, indexed, and a role they apply to. */
+  async verify(queryRunner?: QueryRunner): Promise<RowLevelSecurityReport> {
+    return this.#withRunner(queryRunner, (runner) => verifyRowLevelSecurity(this.#registry(), this.options, runner));
+  }
+
+  /**
+   * A TypeORM migration class that installs and removes the policies, computed
+   * from the metadata when it runs. For a frozen migration file, use `migrationSource()`.
+   */
+  migration(name = 'TenancyRowLevelSecurity1700000000000'): new () => MigrationInterface {
+    const rls = this;
+    return class TenancyRowLevelSecurityMigration implements MigrationInterface {
+      name = name;
+      async up(runner: QueryRunner): Promise<void> {
+        for (const sql of rls.statements().up) await runner.query(sql);
+      }
+      async down(runner: QueryRunner): Promise<void> {
+        for (const sql of rls.statements().down) await runner.query(sql);
+      }
+    };
+  }
+
+  /** TypeScript source of a migration with today's statements written out, for `src/migrations/`. */
+  migrationSource(className = `TenancyRowLevelSecurity${Date.now()}`): string {
+    const { up, down } = this.statements();
+    const lines = (statements: string[]) => statements.map((s) => `    await queryRunner.query(${JSON.stringify(s)});`).join('\n');
+    return [
+      "import type { MigrationInterface, QueryRunner } from 'typeorm';",
+      '',
+      `export class ${className} implements MigrationInterface {`,
+      `  name = ${JSON.stringify(className)};`,
+      '',
+      '  async up(queryRunner: QueryRunner): Promise<void> {',
+      lines(up),
+      '  }',
+      '',
+      '  async down(queryRunner: QueryRunner): Promise<void> {',
+      lines(down),
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+  }
+
+  async #withRunner<T>(given: QueryRunner | undefined, fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    const runner = given ?? this.#registry().dataSource.createQueryRunner();
+    try {
+      return await fn(runner);
+    } finally {
+      if (!given) await runner.release();
+    }
+  }
+}

@@ -1,0 +1,268 @@
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MissingTenantError, Tenancy, TenancyConfigError, UnsafeQueryError } from '../../src/index.js';
+import { blogEntities, Comment, Post, Tag, User } from '../fixtures/blog.js';
+import { createBlogWorld, SqlLog, type BlogWorld } from '../support/blog-world.js';
+import { adminQuery, databaseKinds } from '../support/databases.js';
+
+const hasPostgres = databaseKinds().includes('postgres');
+
+describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
+  const suffix = randomBytes(4).toString('hex');
+  const appRole = `tenancy_app_${suffix}`;
+  const bypassRole = `tenancy_bypass_${suffix}`;
+  let w: BlogWorld; // admin (superuser, table owner) world with the seeded, poisoned data
+  let app: DataSource;
+  let tenancy: Tenancy;
+  let log: SqlLog;
+  const opened: DataSource[] = [];
+
+  const appDataSource = (extra: Record<string, unknown> = {}, logger?: SqlLog) => {
+    const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
+    url.username = appRole;
+    const ds = new DataSource({ type: 'postgres', url: url.toString(), entities: blogEntities, logger, logging: !!logger, ...extra } as never);
+    opened.push(ds);
+    return ds;
+  };
+
+  beforeAll(async () => {
+    w = await createBlogWorld('postgres');
+    await adminQuery(`CREATE ROLE ${appRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
+    await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
+    await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
+    await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
+    await w.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${appRole}, ${bypassRole}`);
+    await w.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`);
+    log = new SqlLog();
+    app = appDataSource({ extra: { max: 2 } }, log);
+    tenancy = new Tenancy(app, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
+    await app.initialize();
+    const adminRunner = w.dataSource.createQueryRunner();
+    await tenancy.rls.install(adminRunner);
+    await adminRunner.release();
+  });
+  afterAll(async () => {
+    for (const ds of opened) if (ds.isInitialized) await ds.destroy();
+    await w?.close();
+    await adminQuery(`DROP ROLE IF EXISTS ${appRole}`);
+    await adminQuery(`DROP ROLE IF EXISTS ${bypassRole}`);
+  });
+
+  it('statements(): ENABLE, FORCE and one parameter-free policy per scoped table, typed like the key (no column cast)', () => {
+    const { up, down } = tenancy.rls.statements();
+    expect(up.filter((s) => s.includes('"posts"'))).toEqual([
+      'ALTER TABLE "posts" ENABLE ROW LEVEL SECURITY',
+      'ALTER TABLE "posts" FORCE ROW LEVEL SECURITY',
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "posts"',
+      `CREATE POLICY "tenancy_isolation" ON "posts" USING ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer) WITH CHECK ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer)`,
+    ]);
+    expect(down.filter((s) => s.includes('"posts"'))).toEqual([
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "posts"',
+      'ALTER TABLE "posts" NO FORCE ROW LEVEL SECURITY',
+      'ALTER TABLE "posts" DISABLE ROW LEVEL SECURITY',
+    ]);
+    expect(up.join('\n')).not.toMatch(/tenant_id"?::text/);
+    expect(up.filter((s) => s.startsWith('CREATE POLICY')).map((s) => s.split('"')[3])).toEqual(['categories', 'comments', 'folders', 'posts', 'settings', 'tags']);
+  });
+
+  it('verify(): ok as the app role; a superuser connection is reported', async () => {
+    expect(await tenancy.rls.verify()).toEqual({ ok: true, problems: [] });
+    const adminRunner = w.dataSource.createQueryRunner();
+    const asAdmin = await tenancy.rls.verify(adminRunner);
+    await adminRunner.release();
+    expect(asAdmin.ok).toBe(false);
+    expect(asAdmin.problems.map((p) => p.kind)).toEqual(['role-bypasses-rls']);
+  });
+
+  it('raw SQL through a tenant manager runs under the binding and sees only the tenant', async () => {
+    const rows = (await tenancy.manager(w.t1).query('SELECT title FROM posts ORDER BY title')) as Array<{ title: string }>;
+    expect(rows.map((r) => r.title)).toEqual(['acme-1', 'acme-2', 'acme-poisoned']);
+    const joined = (await tenancy.manager(w.t2).query('SELECT p.title FROM users u JOIN posts p ON p."authorId" = u.id')) as unknown[];
+    expect(joined).toHaveLength(2);
+  });
+
+  it('raw INSERT / UPDATE naming another tenant are rejected by the database; UPDATE of its rows changes nothing', async () => {
+    const em = tenancy.manager(w.t1);
+    await expect(em.query('INSERT INTO posts (title, tenant_id) VALUES ($1, $2)', ['smuggled', w.t2])).rejects.toThrow(/row-level security/);
+    await expect(em.query('UPDATE posts SET tenant_id = $1 WHERE title = $2', [w.t2, 'acme-1'])).rejects.toThrow(/row-level security/);
+    await em.query('UPDATE posts SET title = $1 WHERE id = $2', ['pwned', w.posts.g1.id]);
+    expect((await w.dataSource.manager.findOneByOrFail(Post, { id: w.posts.g1.id })).title).toBe('globex-1');
+    expect(await w.dataSource.manager.countBy(Post, { title: 'smuggled' })).toBe(0);
+  });
+
+  it('the default manager without a binding sees nothing', async () => {
+    expect(await app.manager.find(Post)).toEqual([]);
+    expect(await app.query('SELECT * FROM comments')).toEqual([]);
+    expect(await app.manager.count(User)).toBe(2); // shared tables have no policy
+  });
+
+  it('tenant values that look like SQL are data: refused before any statement, or failing the cast', async () => {
+    log.clear();
+    for (const evil of ['1; DROP TABLE posts', "x'; set app.tenant_id='2", "1' OR '1'='1"]) {
+      expect(() => tenancy.manager(evil)).toThrow(MissingTenantError);
+    }
+    expect(log.statements).toEqual([]);
+    // The setting itself is a bound parameter: even a hostile value set directly only fails the integer cast.
+    const runner = app.createQueryRunner();
+    await runner.startTransaction();
+    await runner.query('SELECT set_config($1, $2, true)', ['app.tenant_id', "x'; set app.tenant_id='2"]);
+    await expect(runner.query('SELECT * FROM posts')).rejects.toThrow(/invalid input syntax/);
+    await runner.rollbackTransaction();
+    await runner.release();
+    expect(await w.dataSource.manager.count(Post)).toBeGreaterThan(0);
+  });
+
+  it('binding is transaction-local: a pool of 1 alternating tenants, after commit, rollback and failure, never inherits a tenant', async () => {
+    const one = appDataSource({ extra: { max: 1 } });
+    const t = new Tenancy(one, { rowLevelSecurity: true, defaultManager: 'unscoped' });
+    await one.initialize();
+    const setting = async () => ((await one.query("SELECT current_setting('app.tenant_id', true) AS s")) as Array<{ s: string | null }>)[0]!.s;
+    for (let i = 0; i < 10; i++) {
+      const tenant = i % 2 ? w.t1 : w.t2;
+      const seen = await t.manager(tenant).find(Post);
+      expect(seen.every((p) => p.tenantId === tenant)).toBe(true);
+      expect(['', null]).toContain(await setting());
+    }
+    await expect(t.manager(w.t1).transaction(async (tx) => {
+      await tx.find(Post);
+      throw new Error('rolled back');
+    })).rejects.toThrow('rolled back');
+    expect(['', null]).toContain(await setting());
+    await expect(t.manager(w.t1).query('SELECT * FROM no_such_table')).rejects.toThrow();
+    expect(['', null]).toContain(await setting());
+    expect(await one.query('SELECT * FROM posts')).toEqual([]);
+  });
+
+  it('200 interleaved operations of 3 tenants over a pool of 2: no cross-talk', async () => {
+    const third = (await w.dataSource.manager.save(w.dataSource.getMetadata('Tenant').target as never, { name: 'initech' } as never)) as unknown as { id: number };
+    const tenants = [w.t1, w.t2, third.id];
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const tenant = tenants[i % 3]!;
+        const em = tenancy.manager(tenant);
+        if (i % 4 === 0) await em.insert(Tag, { label: `tag-${tenant}-${i}` });
+        const rows = i % 2
+          ? ((await em.query('SELECT tenant_id FROM tags')) as Array<{ tenant_id: number }>).map((r) => r.tenant_id)
+          : (await em.transaction((tx) => tx.find(Tag))).map((r) => r.tenantId);
+        return rows.every((t) => t === tenant);
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+  });
+
+  it('a backend killed mid-transaction: the operation fails, the app recovers and stays scoped', async () => {
+    const em = tenancy.manager(w.t2);
+    await expect(
+      em.transaction(async (tx) => {
+        const [{ pid }] = (await tx.query('SELECT pg_backend_pid() AS pid')) as Array<{ pid: number }>;
+        await w.dataSource.query('SELECT pg_terminate_backend($1)', [pid]);
+        await tx.query('SELECT 1');
+      }),
+    ).rejects.toThrow();
+    for (let i = 0; i < 3; i++) {
+      const titles = (await em.find(Post)).map((p) => p.title).sort();
+      expect(titles).toEqual(['globex-1', 'globex-2']);
+    }
+  });
+
+  it('with the app-side filter switched off (test-only), the database alone keeps lazy relations, relation ids and query() in the tenant', async () => {
+    const registry = tenancy.scopeRegistry;
+    registry.appSideCriteria = false;
+    try {
+      const em = tenancy.manager(w.t1);
+      expect(em.createQueryBuilder(Post, 'p').getSql()).not.toMatch(/"tenant_id" = /);
+      expect((await em.find(Post)).map((p) => p.title).sort()).toEqual(['acme-1', 'acme-2', 'acme-poisoned']);
+      const comment = await em.findOneByOrFail(Comment, { body: 'acme-c-poisoned' });
+      expect(await comment.pinned).toBeNull();
+      const users = await em.find(User, { order: { id: 'ASC' } });
+      expect(users.flatMap((u) => u.postIds)).not.toContain(w.posts.g1.id);
+      const poisoned = await em.findOneOrFail(Post, { where: { title: 'acme-poisoned' }, relations: { tags: true, category: true } });
+      expect([poisoned.tags, poisoned.category]).toEqual([[], null]);
+      expect((await em.query('SELECT count(*)::int AS n FROM posts')) as unknown).toEqual([{ n: 3 }]);
+    } finally {
+      registry.appSideCriteria = true;
+    }
+  });
+
+  it('{ safe: false } switches to the bypass role inside its transaction; without a bypass role it is refused', async () => {
+    const em = tenancy.manager(w.t1);
+    expect(await em.count(Post, { safe: false })).toBe(5);
+    expect(((await em.query('SELECT count(*)::int AS n FROM posts', [], { safe: false })) as Array<{ n: number }>)[0]!.n).toBe(5);
+    expect(((await app.query('SELECT current_user AS u')) as Array<{ u: string }>)[0]!.u).toBe(appRole); // SET LOCAL ended with it
+    const strict = appDataSource();
+    const noBypass = new Tenancy(strict, { rowLevelSecurity: true, defaultManager: 'unscoped' });
+    await strict.initialize();
+    await expect(noBypass.manager(w.t1).find(Post, { safe: false })).rejects.toBeInstanceOf(UnsafeQueryError);
+    expect(() => noBypass.manager(w.t1).createQueryBuilder(Post, 'p', { safe: false })).toThrow(/bypassRole/);
+  });
+
+  it('round trips: autocommit adds BEGIN + set_config + COMMIT; an explicit transaction adds one set_config', async () => {
+    const em = tenancy.manager(w.t1);
+    log.clear();
+    await em.findOneBy(Tag, { label: 'acme-tag' });
+    expect(log.statements.map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual(['START TRANSACTION', 'SELECT set_config($1,', 'SELECT "Tag"."id"', 'COMMIT']);
+    log.clear();
+    await em.transaction(async (tx) => {
+      await tx.findOneBy(Post, { id: w.posts.a1.id });
+      await tx.count(Post);
+      await tx.save(Tag, { label: 'in-tx' });
+    });
+    expect(log.statements.filter((s) => s.includes('set_config'))).toHaveLength(1);
+    expect(log.statements[1]).toMatch(/^SELECT set_config\(\$1, \$2, true\)$/);
+    log.clear();
+    await em.save(Tag, { label: 'saved' });
+    expect(log.statements.filter((s) => s.includes('set_config'))).toHaveLength(1);
+    expect(log.statements.filter((s) => s === 'START TRANSACTION')).toHaveLength(1);
+  });
+
+  it('drift, missing FORCE and a missing tenant index are reported; verifyOnStartup refuses to start', async () => {
+    await w.dataSource.query('DROP POLICY "tenancy_isolation" ON "tags"');
+    await w.dataSource.query(`CREATE POLICY "tenancy_isolation" ON "tags" USING (true)`);
+    await w.dataSource.query('ALTER TABLE "comments" NO FORCE ROW LEVEL SECURITY');
+    const index = ((await w.dataSource.query(
+      `SELECT indexname FROM pg_indexes WHERE tablename = 'settings' AND indexdef LIKE '%(tenant_id)%'`,
+    )) as Array<{ indexname: string }>)[0]!.indexname;
+    await w.dataSource.query(`DROP INDEX "${index}"`);
+    const report = await tenancy.rls.verify();
+    expect(report.problems.map((p) => [p.kind, p.subject]).sort()).toEqual([
+      ['no-tenant-index', '"settings"'],
+      ['not-forced', '"comments"'],
+      ['policy-drift', '"tags"'],
+    ]);
+    const strict = appDataSource();
+    new Tenancy(strict, { rowLevelSecurity: { verifyOnStartup: true } });
+    await expect(strict.initialize()).rejects.toBeInstanceOf(TenancyConfigError);
+    expect(strict.isInitialized).toBe(false);
+    // install() is idempotent and repairs the policies.
+    const adminRunner = w.dataSource.createQueryRunner();
+    await tenancy.rls.install(adminRunner);
+    await tenancy.rls.install(adminRunner);
+    await adminRunner.release();
+    expect((await tenancy.rls.verify()).problems.map((p) => p.kind)).toEqual(['no-tenant-index']);
+  });
+
+  it('migration(): a TypeORM migration that installs and removes the policies; migrationSource() writes them out', async () => {
+    const Migration = tenancy.rls.migration('TenancyRls1700000000001');
+    const runner = w.dataSource.createQueryRunner();
+    await new Migration().down(runner);
+    expect(((await runner.query(`SELECT count(*)::int AS n FROM pg_policy WHERE polname = 'tenancy_isolation'`)) as Array<{ n: number }>)[0]!.n).toBe(0);
+    await new Migration().up(runner);
+    expect(((await runner.query(`SELECT count(*)::int AS n FROM pg_policy WHERE polname = 'tenancy_isolation'`)) as Array<{ n: number }>)[0]!.n).toBe(6);
+    await runner.release();
+    const source = tenancy.rls.migrationSource('AddTenantPolicies1700000000002');
+    expect(source).toContain('export class AddTenantPolicies1700000000002 implements MigrationInterface');
+    expect(source).toContain('await queryRunner.query("ALTER TABLE \\"posts\\" FORCE ROW LEVEL SECURITY");');
+  });
+});
+
+describe('row-level security configuration', () => {
+  it('is refused on a driver other than PostgreSQL, naming the driver; a bad setting name is refused', () => {
+    const sqlite = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: blogEntities });
+    expect(() => new Tenancy(sqlite, { rowLevelSecurity: true })).toThrow(/better-sqlite3/);
+    const pg = new DataSource({ type: 'postgres', url: 'postgres://nobody@127.0.0.1:1/none', entities: blogEntities });
+    expect(() => new Tenancy(pg, { rowLevelSecurity: { setting: "app.tenant'; drop" } })).toThrow(TenancyConfigError);
+    expect(() => new Tenancy(pg, { rowLevelSecurity: { bypassRole: 'x"; drop' } })).toThrow(TenancyConfigError);
+    expect(() => new Tenancy(sqlite).rls).toThrow(TenancyConfigError);
+  });
+});
