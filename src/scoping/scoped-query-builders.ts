@@ -2,175 +2,26 @@ import {
   DeleteQueryBuilder,
   InsertQueryBuilder,
   type ObjectLiteral,
-  QueryBuilder,
   type QueryRunner,
   RelationQueryBuilder,
   SelectQueryBuilder,
   UpdateQueryBuilder,
 } from 'typeorm';
+import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
-import { runnerOf } from '../internal/typeorm/instance-members.js';
-import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
-import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
+import { openScopedTransaction } from '../postgres/rls-binding.js';
+import { type AnyQueryBuilder, carryScope, type Erased, resolveRawTarget, scopedPrototypes, underRowLevelSecurity, withScope } from './scope-carrier.js';
+import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
+import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
-import { inScopedTransaction, openScopedTransaction } from '../postgres/rls-binding.js';
-import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
-type AnyQueryBuilder = QueryBuilder<any>;
-type QueryBuilderClass = abstract new (...args: any[]) => AnyQueryBuilder;
-/** A builder class with its generic constructor erased, so it can be a mixin base. */
-type Erased<Q> = new (...args: any[]) => Q;
+/* eslint-disable @typescript-eslint/no-explicit-any -- TypeORM's own signatures use any */
 
-/**
- * Carries a scope through everything TypeORM derives from a builder: clones,
- * `createQueryBuilder()` (subqueries, Brackets), transitions to the other builder
- * kinds (which TypeORM builds from a global registry), and runners the builder
- * creates for itself. The tenant value is added at render time in
- * `getParameters()`, like TypeORM's own discriminator parameter.
- */
-function carryScope<TBase extends QueryBuilderClass>(Base: TBase) {
-  abstract class ScopeCarryingQueryBuilder extends Base implements ScopeCarrier {
-    [SCOPE]?: ScopeContext;
-
-    constructor(...args: any[]) {
-      super(...args);
-      const inherited = scopeOf(args[0]);
-      if (inherited) this[SCOPE] = inherited;
-    }
-
-    override createQueryBuilder(queryRunner?: QueryRunner): this {
-      return withScope(super.createQueryBuilder(queryRunner), this[SCOPE]) as this;
-    }
-
-    override select(...args: any[]): any {
-      return withScope((super.select as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
-    }
-    override insert(): any {
-      return withScope(super.insert(), this[SCOPE]);
-    }
-    override update(...args: any[]): any {
-      return withScope((super.update as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
-    }
-    override delete(): any {
-      return withScope(super.delete(), this[SCOPE]);
-    }
-    override softDelete(): any {
-      return withScope(super.softDelete(), this[SCOPE]);
-    }
-    override restore(): any {
-      return withScope(super.restore(), this[SCOPE]);
-    }
-    override relation(...args: any[]): any {
-      return withScope((super.relation as (...a: any[]) => AnyQueryBuilder).apply(this, args), this[SCOPE]);
-    }
-
-    override getParameters(): ObjectLiteral {
-      const parameters = super.getParameters();
-      const scope = this[SCOPE];
-      if (scope?.safe && scope.tenantId !== undefined) parameters[TENANT_PARAMETER] = scope.tenantId;
-      return parameters;
-    }
-
-    override addCommonTableExpression(queryBuilder: AnyQueryBuilder | string, alias: string, options?: any): this {
-      assertEmbeddable(this[SCOPE], queryBuilder, `addCommonTableExpression("${alias}")`);
-      return super.addCommonTableExpression(queryBuilder, alias, options);
-    }
-
-    // whereExists / andWhereExists / orWhereExists embed another builder's SQL.
-    protected override getExistsCondition(subQuery: any): [string, any[]] {
-      assertEmbeddable(this[SCOPE], subQuery, 'whereExists');
-      return super.getExistsCondition(subQuery);
-    }
-
-    protected override createWhereExpression(): string {
-      const scope = this[SCOPE];
-      const map = this.expressionMap;
-      const prefixed = map.aliasNamePrefixingEnabled;
-      const aliases = prefixed ? map.aliases.filter((a) => a.type === 'from') : map.mainAlias ? [map.mainAlias] : [];
-      const criteria: string[] = [];
-      for (const alias of aliases) {
-        const scoped = alias.hasMetadata ? scopedTarget(scope, alias.metadata, map.queryType) : undefined;
-        if (scoped && scope!.registry.appSideCriteria) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
-      }
-      if (criteria.length === 0) return super.createWhereExpression();
-      const previous = map.extraAppendedAndWhereCondition;
-      map.extraAppendedAndWhereCondition = [previous ? `(${previous})` : '', ...criteria].filter(Boolean).join(' AND ');
-      try {
-        return super.createWhereExpression();
-      } finally {
-        map.extraAppendedAndWhereCondition = previous;
-      }
-    }
-
-    protected override createFromAlias(entityTarget: any, aliasName?: string): any {
-      return super.createFromAlias(resolveRawTarget(this[SCOPE], entityTarget, 'from'), aliasName);
-    }
-
-    // Writes run with their scope ambient: TypeORM's follow-up queries on the
-    // DataSource (re-selects of generated values) stay in it.
-    override execute(): Promise<any> {
-      const scope = this[SCOPE];
-      if (!scope) return super.execute();
-      return underRowLevelSecurity(this, () => scope.registry.within(scope, () => super.execute()), (bound) => bound.execute());
-    }
-  }
-  return ScopeCarryingQueryBuilder;
-}
-
-/**
- * With row-level security, a builder's statements run in a transaction bound to
- * its tenant: in the runner's open transaction, or in a short one on a runner of
- * its own (then the call is repeated on a clone that holds that runner).
- */
-function underRowLevelSecurity<T, Q extends AnyQueryBuilder & ScopeCarrier>(qb: Q, direct: () => Promise<T>, again: (bound: Q) => Promise<T>): Promise<T> {
-  const scope = qb[SCOPE];
-  if (!scope?.registry.rls) return direct();
-  const own = runnerOf(qb);
-  return inScopedTransaction(scope.registry, scope, own, (runner) => (runner === own ? direct() : again(qb.clone().setQueryRunner(runner) as Q)));
-}
-
-/**
- * A builder embedded into a scoped query (EXISTS, CTE) must carry the same
- * tenant, or be an explicit `{ safe: false }` builder; a plain builder or raw
- * SQL would read every tenant's rows from inside the scoped statement.
- */
-function assertEmbeddable(scope: ScopeContext | undefined, embedded: unknown, operation: string): void {
-  if (!scope?.safe) return;
-  const inner = scopeOf(embedded);
-  if (inner && (!inner.safe || inner.tenantId === scope.tenantId)) return;
-  throw new UnsafeQueryError(
-    `${operation} was given ${typeof embedded === 'string' ? 'raw SQL' : 'a query builder not created by this tenant manager'}, which cannot be scoped. ` +
-      'Build it with the same manager (manager.createQueryBuilder(...)) or create it with { safe: false } on purpose.',
-    { operation, tenant: scope.tenantId },
-  );
-}
-
-// TypeORM's own fromDummy() selects from this constant subquery (no rows of any table).
-const dummyFrom = '(SELECT 1 AS dummy_column)';
-
-/**
- * A raw table name of a scoped table becomes its entity (so the criterion
- * applies, as TypeORM's own relation-id queries name tables this way); a raw SQL
- * subquery string cannot be scoped and is refused in safe mode.
- */
-function resolveRawTarget(scope: ScopeContext | undefined, target: unknown, operation: string): any {
-  if (!scope?.safe || typeof target !== 'string' || target === dummyFrom) return target;
-  const trimmed = target.trim();
-  const dataSource = scope.registry.dataSource;
-  if (!trimmed.startsWith('(')) {
-    if (dataSource.hasMetadata(trimmed) || trimmed.includes('.')) return target;
-    return scope.registry.scopedTable(trimmed)?.metadata.target ?? target;
-  }
-  throw new UnsafeQueryError(
-    `${operation}("${trimmed.slice(0, 60)}") is a raw SQL subquery that the tenant criterion cannot be applied to. ` +
-      'Use the entity class or a subquery factory (qb => qb.from(Entity, "e")...), or pass { safe: false } on purpose.',
-    { operation, tenant: scope.tenantId },
-  );
-}
+// One scoped class per TypeORM builder kind. Builders get their class by
+// prototype swap in withScope(), so these classes add no instance fields.
 
 /** Select: the tenant criterion goes into the ON clause of every scoped join, at render time. */
 class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<SelectQueryBuilder<any>>) {
@@ -325,27 +176,16 @@ class ScopedRelationQueryBuilder extends carryScope(RelationQueryBuilder as Eras
   }
 }
 
-const scopedKinds = new Map<symbol, object>([
+for (const [kind, prototype] of [
   [Symbol.for('SelectQueryBuilder'), ScopedSelectQueryBuilder.prototype],
   [Symbol.for('InsertQueryBuilder'), ScopedInsertQueryBuilder.prototype],
   [Symbol.for('UpdateQueryBuilder'), ScopedUpdateQueryBuilder.prototype],
   [Symbol.for('DeleteQueryBuilder'), ScopedDeleteQueryBuilder.prototype],
   [Symbol.for('SoftDeleteQueryBuilder'), ScopedSoftDeleteQueryBuilder.prototype],
   [Symbol.for('RelationQueryBuilder'), ScopedRelationQueryBuilder.prototype],
-]);
-
-/**
- * Puts a builder under a scope: the instance (never a TypeORM prototype) gets
- * the scoped class of its kind. Without a scope the builder is returned as is.
- */
-export function withScope<Q extends AnyQueryBuilder>(qb: Q, scope: ScopeContext | undefined): Q {
-  if (!scope) return qb;
-  const kind = (qb as unknown as Record<string, symbol>)['@instanceof']!;
-  const prototype = scopedKinds.get(kind);
-  if (!prototype) {
-    throw new UnsafeQueryError(`A ${String(kind.description)} cannot be scoped by typeorm-tenancy.`, { tenant: scope.tenantId });
-  }
-  if (Object.getPrototypeOf(qb) !== prototype) Object.setPrototypeOf(qb, prototype);
-  (qb as ScopeCarrier)[SCOPE] = scope;
-  return qb;
+] as const) {
+  scopedPrototypes.set(kind, prototype);
 }
+
+export { withScope };
+
