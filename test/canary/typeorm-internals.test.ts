@@ -71,6 +71,17 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     expect(Array.isArray(ds.subscribers)).toBe(true);
   });
 
+  it('instance-members.ts (transactionDepthOf): runners count transaction depth, 1 = outermost', async () => {
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    await ds.initialize();
+    const runner = ds.createQueryRunner();
+    expect((runner as unknown as { transactionDepth: number }).transactionDepth).toBe(0);
+    await runner.startTransaction();
+    expect((runner as unknown as { transactionDepth: number }).transactionDepth).toBe(1);
+    await runner.rollbackTransaction();
+    await ds.destroy();
+  });
+
   it('tenancy.ts: lazy relation getters bind to dataSource.relationLoader while metadata is built', () => {
     // enableLazyLoad is called on the loader the DataSource holds at build time; the replacement must happen before initialize().
     const source = String(RelationLoader.prototype.enableLazyLoad);
