@@ -68,7 +68,10 @@ export class Tenancy {
     replaceRelationLoader(dataSource, this.#loader);
     wrapDataSourceQueryBuilder(dataSource, (original) => ((entityOrRunner?: unknown, alias?: string, queryRunner?: QueryRunner) => {
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
-      return withScope(qb, this.#registry?.ambient.getStore());
+      // A tenant operation in progress (TypeORM's internal builders); in 'context' mode, else the tenant bound by run().
+      const registry = this.#registry;
+      const contextual = registry && options.defaultManager !== 'unscoped' ? registry.contextScope() : undefined;
+      return withScope(qb, registry?.ambient.getStore() ?? contextual);
     }) as DataSource['createQueryBuilder']);
     if ((options.defaultManager ?? 'context') === 'context') {
       replaceDefaultManager(dataSource, new ContextEntityManager(dataSource, () => this.#registry));

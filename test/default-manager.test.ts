@@ -37,6 +37,8 @@ describe.each(databaseKinds())("defaultManager 'context' on %s", (kind) => {
     await tenancy.run(t2, () => ds.manager.save(Post, { title: 'b2' }));
     expect(await tenancy.manager(t2).count(Post)).toBe(2);
     expect(await tenancy.run(t1, () => ds.transaction((tx) => tx.count(Post)))).toBe(2);
+    expect(await tenancy.run(t1, () => ds.createQueryBuilder(Post, 'p').getCount())).toBe(2);
+    expect(await ds.createQueryBuilder(Post, 'p').getCount()).toBe(4); // outside run: plain TypeORM
   });
 
   it('outside tenancy.run scoped entities are refused, shared ones work, { safe: false } bypasses', async () => {
