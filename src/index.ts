@@ -4,7 +4,8 @@ export { TenancyError, MissingTenantError, TenantMismatchError, UnsafeQueryError
 export type { TenancyErrorDetails } from './errors.js';
 export { TenantEntity } from './metadata/tenant-entity.decorator.js';
 export { TenantScoped } from './metadata/tenant-scoped.decorator.js';
-export type { TenantScopedOptions } from './metadata/tenant-marks.js';
+export { TenantUnique } from './metadata/tenant-unique.decorator.js';
+export type { CompositeKeys, TenantScopedOptions } from './metadata/tenant-marks.js';
 export { Tenancy } from './tenancy.js';
 export type { TenancyOptions } from './tenancy.js';
 export { TenantEntityManager } from './manager/tenant-entity-manager.js';
@@ -14,3 +15,5 @@ export { RowLevelSecurity } from './postgres/row-level-security.js';
 export type { RowLevelSecurityOptions } from './postgres/rls-options.js';
 export type { RowLevelSecurityStatements } from './postgres/policy-sql.js';
 export type { RowLevelSecurityProblem, RowLevelSecurityReport } from './postgres/rls-verify.js';
+export type { KeyProblem } from './metadata/verify-keys.js';
+export type { CitusPlan } from './postgres/citus-sql.js';

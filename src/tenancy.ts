@@ -3,7 +3,8 @@ import { type DataSource, EntitySchema, getMetadataArgsStorage, type QueryRunner
 import { MissingTenantError, TenancyConfigError } from './errors.js';
 import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder } from './internal/typeorm/instance-members.js';
 import { injectTenantColumn, readTenantKey } from './metadata/inject-tenant-column.js';
-import { isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
+import { injectCompositeKeys, injectTenantUniques } from './metadata/inject-tenant-keys.js';
+import { type CompositeKeys, isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
 import { TenantEntityManager } from './manager/tenant-entity-manager.js';
 import { ContextEntityManager } from './manager/context-entity-manager.js';
@@ -15,6 +16,9 @@ import { resolveTenantId, tenantKeyKind } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
 import { rowLevelSecuritySubscriber } from './postgres/rls-binding.js';
 import { RowLevelSecurity } from './postgres/row-level-security.js';
+import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
+import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
+import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
 
 /** Options of `new Tenancy(dataSource, options)`. */
 export interface TenancyOptions {
@@ -31,6 +35,12 @@ export interface TenancyOptions {
    * with `SELECT set_config($1, $2, true)`. `true` for the defaults. Defaults to off.
    */
   rowLevelSecurity?: true | RowLevelSecurityOptions;
+  /**
+   * Tenant-aware keys for every scoped entity (each can override it in `@TenantScoped`):
+   * `true` adds `UNIQUE (tenant_id, id)` and composite foreign keys between scoped
+   * entities; `'primary'` makes `(id, tenant_id)` the primary key (Citus). Defaults to `false`.
+   */
+  compositeKeys?: CompositeKeys;
 }
 
 /**
@@ -139,6 +149,12 @@ export class Tenancy {
       if (scopedOptionsOf(Object.getPrototypeOf(scoped)) === options) continue;
       injectTenantColumn(scoped, options, tenantClass, key);
     }
+    for (const scoped of classes) {
+      const options = scopedOptionsOf(scoped);
+      if (!options || scopedOptionsOf(Object.getPrototypeOf(scoped)) === options) continue;
+      injectTenantUniques(scoped, options);
+      injectCompositeKeys(scoped, options, options.compositeKeys ?? this.options.compositeKeys ?? false);
+    }
   }
 
   #buildRegistry(): Promise<void> | void {
@@ -194,6 +210,26 @@ export class Tenancy {
     }
     this.#rls ??= new RowLevelSecurity(() => this.#requireRegistry('tenancy.rls'), options);
     return this.#rls;
+  }
+
+  /**
+   * Checks tenant safety of the schema: unique constraints on scoped tables that
+   * do not include the tenant column (from the metadata) and, with
+   * `rowLevelSecurity`, everything `tenancy.rls.verify()` checks in the database.
+   */
+  async verify(): Promise<{ ok: boolean; problems: Array<KeyProblem | RowLevelSecurityProblem> }> {
+    const problems: Array<KeyProblem | RowLevelSecurityProblem> = verifyTenantKeys(this.#requireRegistry('tenancy.verify()'));
+    if (this.#rowLevelSecurity) problems.push(...(await this.rls.verify()).problems);
+    return { ok: problems.length === 0, problems };
+  }
+
+  /**
+   * The Citus distribution DDL for this schema: reference tables for shared
+   * entities, `create_distributed_table(..., 'tenant_id', colocate_with => ...)` for
+   * scoped ones. Pair with `compositeKeys: 'primary'`.
+   */
+  citusPlan(): CitusPlan {
+    return citusPlan(this.#requireRegistry('tenancy.citusPlan()'));
   }
 
   /** @internal For tests and integrations inside this package. */

@@ -1,5 +1,6 @@
 import { EntityManager, type ObjectLiteral } from 'typeorm';
 import { assertOwnTenant } from '../scoping/write-guard.js';
+import { assertReferencesInTenant } from '../scoping/reference-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
 import { inScopedTransaction } from '../postgres/rls-binding.js';
@@ -34,11 +35,25 @@ function precheck(manager: TenantEntityManager, operation: string, args: unknown
   }
 }
 
+/** save(): relations may only point at rows of the same tenant (one query per referenced entity type). */
+async function checkReferences(manager: TenantEntityManager, args: unknown[]): Promise<void> {
+  const [target, entities] = entitiesOf(manager, args);
+  const byTarget = new Map<Function | string, ObjectLiteral[]>();
+  for (const entity of entities) {
+    const entityTarget = (target ?? entity.constructor) as Function | string;
+    if (manager.dataSource.hasMetadata(entityTarget)) byTarget.set(entityTarget, [...(byTarget.get(entityTarget) ?? []), entity]);
+  }
+  for (const [entityTarget, list] of byTarget) {
+    await assertReferencesInTenant(manager.scope, manager.dataSource.getMetadata(entityTarget), list, 'save');
+  }
+}
+
 function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method {
   const original = base[name]!;
   return async function (this: EntityManager, ...args: unknown[]) {
     const manager = this as TenantEntityManager;
     precheck(manager, name, args);
+    if (name === 'save') await checkReferences(manager, args);
     const { scope } = manager;
     const { registry } = scope;
     // With row-level security the whole operation (entity loading included) is one bound transaction.

@@ -5,11 +5,16 @@ import {
   type FindManyOptions,
   type FindOneOptions,
   type FindOptionsWhere,
+  type InsertResult,
   type ObjectLiteral,
+  type UpdateResult,
+  type UpsertOptions,
   type QueryRunner,
   type SelectQueryBuilder,
 } from 'typeorm';
 import type { PickKeysByType } from 'typeorm/common/PickKeysByType.js';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
+import { assertReferencesInTenant } from '../scoping/reference-guard.js';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
 import { MissingTenantError, UnsafeQueryError } from '../errors.js';
 import { PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
@@ -183,6 +188,39 @@ export class TenantEntityManager extends EntityManager {
     maybeRun?: (entityManager: TenantEntityManager) => Promise<T>,
   ): Promise<T> {
     return runTransaction(this, maybeRun ? [isolationOrRun, maybeRun] : [isolationOrRun]) as Promise<T>;
+  }
+
+  /** Like TypeORM's; rows that name another tenant, or point a relation at its rows, are refused first. */
+  override async insert<Entity extends ObjectLiteral>(
+    target: EntityTarget<Entity>,
+    entity: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
+  ): Promise<InsertResult> {
+    await this.#checkReferences(target, Array.isArray(entity) ? entity : [entity], 'insert');
+    return super.insert(target, entity);
+  }
+
+  override async upsert<Entity extends ObjectLiteral>(
+    target: EntityTarget<Entity>,
+    entityOrEntities: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
+    conflictPathsOrOptions: string[] | UpsertOptions<Entity>,
+  ): Promise<InsertResult> {
+    await this.#checkReferences(target, Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities], 'upsert');
+    return super.upsert(target, entityOrEntities, conflictPathsOrOptions);
+  }
+
+  override async update<Entity extends ObjectLiteral>(
+    target: EntityTarget<Entity>,
+    criteria: Parameters<EntityManager['update']>[1],
+    partialEntity: QueryDeepPartialEntity<Entity>,
+    options?: Parameters<EntityManager['update']>[3],
+  ): Promise<UpdateResult> {
+    await this.#checkReferences(target, [partialEntity], 'update');
+    return super.update(target, criteria, partialEntity, options);
+  }
+
+  async #checkReferences(target: EntityTarget<ObjectLiteral>, rows: unknown[], operation: string): Promise<void> {
+    const objects = rows.filter((r): r is ObjectLiteral => r !== null && typeof r === 'object');
+    if (objects.length) await assertReferencesInTenant(this.scope, this.dataSource.getMetadata(target), objects, operation);
   }
 
   /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */

@@ -10,9 +10,20 @@ export interface TenantScopedOptions {
   onDelete?: OnDeleteType;
   /** Create an index on the tenant column. Defaults to `true`. */
   index?: boolean;
+  /**
+   * Tenant-aware keys, so the database itself refuses cross-tenant references:
+   * `true` adds `UNIQUE (tenant_id, id)` and turns each relation to another scoped
+   * entity into a composite foreign key `(tenant_id, x_id) -> (tenant_id, id)`;
+   * `'primary'` makes the primary key `(id, tenant_id)` instead (the Citus layout).
+   * Defaults to the Tenancy option `compositeKeys`, which defaults to `false`.
+   */
+  compositeKeys?: CompositeKeys;
 }
 
-export type ResolvedScopedOptions = Required<TenantScopedOptions>;
+/** See `TenantScopedOptions.compositeKeys`. */
+export type CompositeKeys = boolean | 'primary';
+
+export type ResolvedScopedOptions = Required<Omit<TenantScopedOptions, 'compositeKeys'>> & { compositeKeys: CompositeKeys | undefined };
 
 // Class markers only: which classes carry which decorator. Which tenant entity a
 // scoped class belongs to is decided per DataSource by `Tenancy`, not here.
@@ -29,7 +40,19 @@ export function markScopedEntity(target: Function, options: TenantScopedOptions)
     property: options.property ?? 'tenantId',
     onDelete: options.onDelete ?? 'CASCADE',
     index: options.index ?? true,
+    compositeKeys: options.compositeKeys,
   });
+}
+
+// Per-tenant unique column sets declared with @TenantUnique().
+const tenantUniques = new WeakMap<Function, Array<{ columns: string[]; name?: string }>>();
+
+export function markTenantUnique(target: Function, columns: string[], name?: string): void {
+  tenantUniques.set(target, [...(tenantUniques.get(target) ?? []), { columns, name }]);
+}
+
+export function tenantUniquesOf(target: Function): ReadonlyArray<{ columns: string[]; name?: string }> {
+  return tenantUniques.get(target) ?? [];
 }
 
 export function isTenantEntityClass(target: unknown): target is Function {

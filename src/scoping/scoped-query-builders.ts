@@ -17,6 +17,7 @@ import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
+import { assertRelationValuesInTenant } from './reference-guard.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- TypeORM's own signatures use any */
 
@@ -173,6 +174,16 @@ class ScopedRelationQueryBuilder extends carryScope(RelationQueryBuilder as Eras
 
   override async loadOne<T = any>(): Promise<T | undefined> {
     return (await this.loadMany<T>())[0];
+  }
+
+  // Writes that point a relation (or a junction row) at rows must stay in the tenant.
+  override async set(value: any): Promise<void> {
+    await assertRelationValuesInTenant(this[SCOPE]!, this.expressionMap.relationMetadata, this.expressionMap.of, [value], 'relation().set');
+    return super.set(value);
+  }
+  override async add(value: any): Promise<void> {
+    await assertRelationValuesInTenant(this[SCOPE]!, this.expressionMap.relationMetadata, this.expressionMap.of, [value].flat(), 'relation().add');
+    return super.add(value);
   }
 }
 

@@ -1,0 +1,35 @@
+import type { ScopeRegistry } from '../scoping/scope-registry.js';
+
+/** A unique constraint on a scoped table that does not include the tenant column. */
+export interface KeyProblem {
+  readonly kind: 'global-unique';
+  /** `table(columns)` */
+  readonly subject: string;
+  readonly message: string;
+}
+
+/**
+ * Unique constraints and unique indices of scoped tables must include the tenant
+ * column: a global one makes two tenants collide, and the collision tells one
+ * tenant that the other has that value. (The single-column primary key is the
+ * row's identity and is not reported.)
+ */
+export function verifyTenantKeys(registry: ScopeRegistry): KeyProblem[] {
+  const problems: KeyProblem[] = [];
+  for (const { metadata, column } of registry.scopedEntities) {
+    const uniques = [
+      ...metadata.uniques.map((u) => u.columns),
+      ...metadata.indices.filter((i) => i.isUnique).map((i) => i.columns),
+    ];
+    for (const columns of uniques) {
+      if (columns.includes(column)) continue;
+      const names = columns.map((c) => c.databaseName).join(', ');
+      problems.push({
+        kind: 'global-unique',
+        subject: `${metadata.tableName}(${names})`,
+        message: `${metadata.name}: UNIQUE (${names}) does not include ${column.databaseName}, so tenants collide on it. Use @TenantUnique([...]) instead.`,
+      });
+    }
+  }
+  return problems;
+}

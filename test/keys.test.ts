@@ -1,0 +1,212 @@
+import 'reflect-metadata';
+import { Column, DataSource, Entity, JoinTable, ManyToMany, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tenancy, TenantEntity, TenantMismatchError, TenantScoped, TenantUnique } from '../src/index.js';
+import { SqlLog } from './support/blog-world.js';
+import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
+
+@TenantEntity()
+@Entity('k_tenants')
+class KTenant {
+  @PrimaryGeneratedColumn() id!: number;
+}
+
+@TenantScoped({ compositeKeys: true })
+@Entity('k_authors')
+class Author {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() name!: string;
+  tenantId!: number;
+}
+
+@TenantScoped()
+@Entity('k_genres')
+class Genre {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() name!: string;
+  tenantId!: number;
+}
+
+@TenantScoped({ compositeKeys: true })
+@Entity('k_books')
+class Book {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() title!: string;
+  @ManyToOne(() => Author, { nullable: true, onDelete: 'SET NULL' }) author?: Author | null;
+  @ManyToMany(() => Genre) @JoinTable({ name: 'k_book_genres' }) genres?: Genre[];
+  tenantId!: number;
+}
+
+/** No composite keys: the app-side check guards its references. */
+@TenantScoped()
+@Entity('k_reviews')
+class Review {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() text!: string;
+  @ManyToOne(() => Author, { nullable: true }) author?: Author | null;
+  tenantId!: number;
+}
+
+@TenantUnique(['slug'])
+@TenantScoped()
+@Entity('k_articles')
+class Article {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() slug!: string;
+  tenantId!: number;
+}
+
+@TenantScoped()
+@Entity('k_legacy')
+class Legacy {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ unique: true }) code!: string;
+  tenantId!: number;
+}
+
+const entities = [KTenant, Author, Genre, Book, Review, Article, Legacy];
+
+describe.each(databaseKinds())('tenant-aware keys on %s', (kind) => {
+  let db: TestDatabase;
+  let ds: DataSource;
+  let tenancy: Tenancy;
+  let t1: number;
+  let t2: number;
+  let foreignAuthor: Author;
+  let foreignGenre: Genre;
+  const q = (name: string) => ds.driver.escape(name);
+  const log = new SqlLog();
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    ds = new DataSource({ ...db.options, entities, synchronize: true, logger: log, logging: true } as never);
+    tenancy = new Tenancy(ds, { defaultManager: 'unscoped' });
+    await ds.initialize();
+    [t1, t2] = (await ds.manager.save(KTenant, [{}, {}])).map((t) => t.id) as [number, number];
+    foreignAuthor = await tenancy.manager(t2).save(Author, { name: 'theirs' });
+    foreignGenre = await tenancy.manager(t2).save(Genre, { name: 'their-genre' });
+  });
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  it('synchronize and the migration diff agree: no pending change', async () => {
+    expect((await ds.driver.createSchemaBuilder().log()).upQueries.map((x) => x.query)).toEqual([]);
+    const table = (await ds.createQueryRunner().getTable('k_books'))!;
+    const fk = table.foreignKeys.find((f) => f.referencedTableName.endsWith('k_authors'))!;
+    expect([...fk.columnNames].sort()).toEqual(['authorId', 'tenant_id']);
+    expect([...fk.referencedColumnNames].sort()).toEqual(['id', 'tenant_id']);
+  });
+
+  it('with composite keys the database rejects a raw INSERT / UPDATE referencing another tenant row', async () => {
+    const insert = `INSERT INTO ${q('k_books')} (${q('title')}, ${q('tenant_id')}, ${q('authorId')}) VALUES ('raw', ${t1}, ${foreignAuthor.id})`;
+    await expect(ds.query(insert)).rejects.toThrow(/FOREIGN KEY|foreign key/);
+    const own = await tenancy.manager(t1).save(Author, { name: 'mine' });
+    await ds.query(`INSERT INTO ${q('k_books')} (${q('title')}, ${q('tenant_id')}, ${q('authorId')}) VALUES ('raw-ok', ${t1}, ${own.id})`);
+    await ds.query(`INSERT INTO ${q('k_books')} (${q('title')}, ${q('tenant_id')}, ${q('authorId')}) VALUES ('no-author', ${t1}, NULL)`);
+    await expect(ds.query(`UPDATE ${q('k_books')} SET ${q('authorId')} = ${foreignAuthor.id} WHERE ${q('title')} = 'raw-ok'`)).rejects.toThrow(
+      /FOREIGN KEY|foreign key/,
+    );
+    const book = await tenancy.manager(t1).findOneOrFail(Book, { where: { title: 'raw-ok' }, relations: { author: true } });
+    expect(book.author?.name).toBe('mine');
+  });
+
+  it('without composite keys, save / insert / update / relation().set pointing at another tenant row are refused before SQL', async () => {
+    const em = tenancy.manager(t1);
+    await expect(em.save(Review, { text: 'x', author: foreignAuthor })).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.save(Review, { text: 'x', author: { id: foreignAuthor.id } as Author })).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.insert(Review, { text: 'x', author: { id: foreignAuthor.id } })).rejects.toBeInstanceOf(TenantMismatchError);
+    const review = await em.save(Review, { text: 'mine' });
+    await expect(em.update(Review, review.id, { author: { id: foreignAuthor.id } })).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.createQueryBuilder().relation(Review, 'author').of(review).set(foreignAuthor.id)).rejects.toBeInstanceOf(TenantMismatchError);
+    // A nonexistent id is refused the same way (the error does not reveal which ids exist).
+    await expect(em.save(Review, { text: 'x', author: { id: 999_999 } as Author })).rejects.toBeInstanceOf(TenantMismatchError);
+    expect(await ds.manager.countBy(Review, { text: 'x' })).toBe(0);
+    const ownAuthor = await em.save(Author, { name: 'own' });
+    await em.save(Review, { text: 'fine', author: ownAuthor });
+    await em.createQueryBuilder().relation(Review, 'author').of(review).set(ownAuthor.id);
+  });
+
+  it('many-to-many links to another tenant row are refused (save cascade and relation().add); checks are batched', async () => {
+    const em = tenancy.manager(t1);
+    const mine = await em.save(Genre, [{ name: 'g1' }, { name: 'g2' }, { name: 'g3' }]);
+    await expect(em.save(Book, { title: 'mixed', genres: [...mine, foreignGenre] })).rejects.toBeInstanceOf(TenantMismatchError);
+    const book = await em.save(Book, { title: 'linked', genres: mine });
+    await expect(em.createQueryBuilder().relation(Book, 'genres').of(book).add(foreignGenre.id)).rejects.toBeInstanceOf(TenantMismatchError);
+    const author = await em.findOneByOrFail(Author, { name: 'own' });
+    log.clear();
+    await em.save(Book, { title: 'batched', genres: mine, author });
+    // One reference query per referenced entity type (genres, authors), not per row.
+    expect(log.matching(/"ref"/)).toHaveLength(2);
+    expect((await em.findOneOrFail(Book, { where: { id: book.id }, relations: { genres: true } })).genres?.map((g) => g.name).sort()).toEqual(['g1', 'g2', 'g3']);
+  });
+
+  it('@TenantUnique: the same slug in two tenants is accepted, twice in one tenant rejected', async () => {
+    await tenancy.manager(t1).save(Article, { slug: 'hello' });
+    await tenancy.manager(t2).save(Article, { slug: 'hello' });
+    await expect(tenancy.manager(t1).save(Article, { slug: 'hello' })).rejects.toThrow(/UNIQUE|unique|duplicate/);
+  });
+
+  it('tenancy.verify() reports a unique constraint without tenant_id (and only that one)', async () => {
+    const report = await tenancy.verify();
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => [p.kind, p.subject])).toEqual([['global-unique', 'k_legacy(code)']]);
+  });
+});
+
+// Citus layout: the tenant column is part of every scoped primary key.
+@TenantEntity()
+@Entity('c_tenants')
+class CTenant {
+  @PrimaryGeneratedColumn() id!: number;
+}
+@Entity('c_countries')
+class Country {
+  @PrimaryGeneratedColumn() id!: number;
+}
+@TenantScoped()
+@Entity('c_stores')
+class Store {
+  @PrimaryGeneratedColumn() id!: number;
+  tenantId!: number;
+}
+@TenantScoped()
+@Entity('c_orders')
+class Order {
+  @PrimaryGeneratedColumn() id!: number;
+  @ManyToOne(() => Store) store!: Store;
+  tenantId!: number;
+}
+
+describe.skipIf(!databaseKinds().includes('postgres'))("compositeKeys: 'primary' and the Citus plan", () => {
+  it('puts tenant_id in every scoped primary key, keeps the schema diff empty, and generates the distribution DDL', async () => {
+    const db = await createTestDatabase('postgres');
+    const ds = new DataSource({ ...db.options, entities: [CTenant, Country, Order, Store], synchronize: true } as never);
+    const tenancy = new Tenancy(ds, { compositeKeys: 'primary', defaultManager: 'unscoped' });
+    await ds.initialize();
+    try {
+      expect(ds.getMetadata(Order).primaryColumns.map((c) => c.databaseName).sort()).toEqual(['id', 'tenant_id']);
+      expect(ds.getMetadata(Store).primaryColumns.map((c) => c.databaseName).sort()).toEqual(['id', 'tenant_id']);
+      expect((await ds.driver.createSchemaBuilder().log()).upQueries).toEqual([]);
+      const fk = ds.getMetadata(Order).foreignKeys.find((f) => f.referencedEntityMetadata.target === Store)!;
+      expect(fk.columnNames.sort()).toEqual(['storeId', 'tenant_id']);
+      expect(tenancy.citusPlan()).toEqual({
+        statements: [
+          "SELECT create_reference_table('c_tenants')",
+          "SELECT create_reference_table('c_countries')",
+          "SELECT create_distributed_table('c_stores', 'tenant_id')",
+          "SELECT create_distributed_table('c_orders', 'tenant_id', colocate_with => 'c_stores')",
+        ],
+        warnings: [],
+      });
+      const [a, b] = await ds.manager.save(CTenant, [{}, {}]);
+      const store = await tenancy.manager(a!.id).save(Store, {});
+      await tenancy.manager(a!.id).save(Order, { store });
+      await expect(tenancy.manager(b!.id).save(Order, { store })).rejects.toBeInstanceOf(TenantMismatchError);
+      await expect(ds.query('INSERT INTO c_orders (tenant_id, "storeId") VALUES ($1, $2)', [b!.id, store.id])).rejects.toThrow(/foreign key/);
+    } finally {
+      await ds.destroy();
+      await db.drop();
+    }
+  });
+});
