@@ -14,7 +14,7 @@ import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
 import { resolveTenantId, tenantKeyKind } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
-import { rowLevelSecuritySubscriber } from './postgres/rls-binding.js';
+import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
 import { RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
@@ -181,10 +181,8 @@ export class Tenancy {
     );
     this.#loader.registry = this.#registry;
     ds.subscribers.push(scopeSubscriber(this.#registry));
-    if (this.#rowLevelSecurity) {
-      ds.subscribers.push(rowLevelSecuritySubscriber(this.#registry, this.#rowLevelSecurity));
-      if (this.#rowLevelSecurity.verifyOnStartup) return this.#verifyOnStartup();
-    }
+    if (this.#registry.bindsTransactions) ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+    if (this.#rowLevelSecurity?.verifyOnStartup) return this.#verifyOnStartup();
   }
 
   async #verifyOnStartup(): Promise<void> {

@@ -3,7 +3,7 @@ import { assertOwnTenant } from '../scoping/write-guard.js';
 import { assertReferencesInTenant } from '../scoping/reference-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
-import { inScopedTransaction } from '../postgres/rls-binding.js';
+import { inScopedTransaction } from '../postgres/transaction-binding.js';
 
 // Persistence (save/remove/softRemove/recover) issues its statements through
 // `queryRunner.manager`, a plain EntityManager on a runner it creates; so does
@@ -57,7 +57,7 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
     const { scope } = manager;
     const { registry } = scope;
     // With row-level security the whole operation (entity loading included) is one bound transaction.
-    if (registry.rls && !manager.queryRunner?.isTransactionActive) {
+    if (registry.bindsTransactions && !manager.queryRunner?.isTransactionActive) {
       return inScopedTransaction(registry, scope, manager.queryRunner, (runner) => original.apply(registry.bindManager(runner, scope), args));
     }
     return registry.within(scope, () => original.apply(manager, args));

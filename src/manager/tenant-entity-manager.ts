@@ -25,7 +25,7 @@ import { scopedTarget } from '../scoping/tenant-criterion.js';
 import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
 import { runTransaction } from './transaction.js';
-import { assertBypassAllowed, inScopedTransaction } from '../postgres/rls-binding.js';
+import { assertBypassAllowed, inScopedTransaction } from '../postgres/transaction-binding.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
 

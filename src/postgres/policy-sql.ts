@@ -4,8 +4,10 @@ import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
 // All PostgreSQL text of the row-level-security mode lives here.
 
-/** First statement of every tenant transaction: transaction-local, parameterized. */
-export const bindTenantSql = 'SELECT set_config($1, $2, true)';
+/** First statement of every tenant transaction: transaction-local settings, parameterized. */
+export function setConfigSql(count: number): string {
+  return `SELECT ${Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`;
+}
 
 /** Identifier quoting for names that come from metadata or validated options. */
 export function quoteIdentifier(name: string): string {

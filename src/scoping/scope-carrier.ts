@@ -16,7 +16,7 @@ import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criter
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
-import { inScopedTransaction, openScopedTransaction } from '../postgres/rls-binding.js';
+import { inScopedTransaction, openScopedTransaction } from '../postgres/transaction-binding.js';
 import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
@@ -115,7 +115,7 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
     override execute(): Promise<any> {
       const scope = this[SCOPE];
       if (!scope) return super.execute();
-      return underRowLevelSecurity(this, () => scope.registry.within(scope, () => super.execute()), (bound) => bound.execute());
+      return underTransactionBinding(this, () => scope.registry.within(scope, () => super.execute()), (bound) => bound.execute());
     }
   }
   return ScopeCarryingQueryBuilder;
@@ -126,9 +126,9 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
  * its tenant: in the runner's open transaction, or in a short one on a runner of
  * its own (then the call is repeated on a clone that holds that runner).
  */
-export function underRowLevelSecurity<T, Q extends AnyQueryBuilder & ScopeCarrier>(qb: Q, direct: () => Promise<T>, again: (bound: Q) => Promise<T>): Promise<T> {
+export function underTransactionBinding<T, Q extends AnyQueryBuilder & ScopeCarrier>(qb: Q, direct: () => Promise<T>, again: (bound: Q) => Promise<T>): Promise<T> {
   const scope = qb[SCOPE];
-  if (!scope?.registry.rls) return direct();
+  if (!scope?.registry.bindsTransactions) return direct();
   const own = runnerOf(qb);
   return inScopedTransaction(scope.registry, scope, own, (runner) => (runner === own ? direct() : again(qb.clone().setQueryRunner(runner) as Q)));
 }

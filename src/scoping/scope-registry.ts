@@ -3,8 +3,16 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { ScopeContext } from './scope-context.js';
-import type { TenantKey } from './tenant-key.js';
+import type { TenantId, TenantKey } from './tenant-key.js';
 import type { ResolvedRowLevelSecurity } from '../postgres/rls-options.js';
+
+/** Where the schema strategy keeps a tenant's tables. */
+export interface TenantSchemas {
+  /** The tenant's schema name (validated identifier). */
+  schemaOf(tenantId: TenantId): string;
+  /** The transaction-local `search_path` of a tenant: its schema, then the default path. */
+  searchPath(tenantId: TenantId): string;
+}
 
 /** Scoping facts of one tenant-scoped entity, computed once at `initialize()`. */
 export interface ScopedEntity {
@@ -43,6 +51,8 @@ export class ScopeRegistry {
     readonly contextScope: () => ScopeContext | undefined = () => undefined,
     /** PostgreSQL row-level security: every operation runs in a transaction bound to its tenant. */
     readonly rls?: ResolvedRowLevelSecurity,
+    /** Schema strategy: every operation runs with the tenant schema first on `search_path`. */
+    readonly schemas?: TenantSchemas,
   ) {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
     this.#withSafeColumn = new Set(dataSource.entityMetadatas.filter((m) => m.findColumnWithPropertyName('safe')));
@@ -73,6 +83,11 @@ export class ScopeRegistry {
    * that row-level security alone keeps tenants apart. Writes stay guarded.
    */
   appSideCriteria = true;
+
+  /** True when tenant operations run in transactions bound to the tenant (RLS, schema strategy). */
+  get bindsTransactions(): boolean {
+    return this.rls !== undefined || this.schemas !== undefined;
+  }
 
   /** The scope of code that has no tenant: any tenant-scoped entity is refused. */
   readonly unknownScope: ScopeContext = { registry: this, tenantId: undefined, safe: true };

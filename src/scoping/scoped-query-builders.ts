@@ -10,8 +10,8 @@ import {
 import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
-import { openScopedTransaction } from '../postgres/rls-binding.js';
-import { type AnyQueryBuilder, carryScope, type Erased, resolveRawTarget, scopedPrototypes, underRowLevelSecurity, withScope } from './scope-carrier.js';
+import { openScopedTransaction } from '../postgres/transaction-binding.js';
+import { type AnyQueryBuilder, carryScope, type Erased, resolveRawTarget, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
 import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
@@ -56,38 +56,38 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   }
 
   override getRawOne<T = any>(): Promise<T | undefined> {
-    return underRowLevelSecurity(this, () => super.getRawOne<T>(), (b) => b.getRawOne<T>());
+    return underTransactionBinding(this, () => super.getRawOne<T>(), (b) => b.getRawOne<T>());
   }
   override getRawMany<T = any>(): Promise<T[]> {
-    return underRowLevelSecurity(this, () => super.getRawMany<T>(), (b) => b.getRawMany<T>());
+    return underTransactionBinding(this, () => super.getRawMany<T>(), (b) => b.getRawMany<T>());
   }
   override getRawAndEntities<T = any>(): Promise<{ entities: any[]; raw: T[] }> {
-    return underRowLevelSecurity(this, () => super.getRawAndEntities<T>(), (b) => b.getRawAndEntities<T>());
+    return underTransactionBinding(this, () => super.getRawAndEntities<T>(), (b) => b.getRawAndEntities<T>());
   }
   override getOne(): Promise<any> {
-    return underRowLevelSecurity(this, () => super.getOne(), (b) => b.getOne());
+    return underTransactionBinding(this, () => super.getOne(), (b) => b.getOne());
   }
   override getOneOrFail(): Promise<any> {
-    return underRowLevelSecurity(this, () => super.getOneOrFail(), (b) => b.getOneOrFail());
+    return underTransactionBinding(this, () => super.getOneOrFail(), (b) => b.getOneOrFail());
   }
   override getMany(): Promise<any[]> {
-    return underRowLevelSecurity(this, () => super.getMany(), (b) => b.getMany());
+    return underTransactionBinding(this, () => super.getMany(), (b) => b.getMany());
   }
   override getCount(): Promise<number> {
-    return underRowLevelSecurity(this, () => super.getCount(), (b) => b.getCount());
+    return underTransactionBinding(this, () => super.getCount(), (b) => b.getCount());
   }
   override getExists(): Promise<boolean> {
-    return underRowLevelSecurity(this, () => super.getExists(), (b) => b.getExists());
+    return underTransactionBinding(this, () => super.getExists(), (b) => b.getExists());
   }
   override getManyAndCount(): Promise<[any[], number]> {
-    return underRowLevelSecurity(this, () => super.getManyAndCount(), (b) => b.getManyAndCount());
+    return underTransactionBinding(this, () => super.getManyAndCount(), (b) => b.getManyAndCount());
   }
 
   // A stream outlives the call: its transaction ends when the stream does.
   override async stream(): Promise<ReadStream> {
     const scope = this[SCOPE];
-    if (!scope?.registry.rls || this.queryRunner?.isTransactionActive) {
-      return underRowLevelSecurity(this, () => super.stream(), (b) => b.stream());
+    if (!scope?.registry.bindsTransactions || this.queryRunner?.isTransactionActive) {
+      return underTransactionBinding(this, () => super.stream(), (b) => b.stream());
     }
     const { runner, finish } = await openScopedTransaction(scope.registry, scope);
     try {

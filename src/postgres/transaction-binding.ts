@@ -2,7 +2,7 @@ import type { EntitySubscriberInterface, QueryRunner } from 'typeorm';
 import { UnsafeQueryError } from '../errors.js';
 import type { ScopeContext } from '../scoping/scope-context.js';
 import type { ScopeRegistry } from '../scoping/scope-registry.js';
-import { bindTenantSql, setLocalRoleSql } from './policy-sql.js';
+import { setConfigSql, setLocalRoleSql } from './policy-sql.js';
 import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
@@ -25,19 +25,26 @@ export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, t
 }
 
 /**
- * Binds the open transaction of `runner` to `scope`: `SELECT set_config($1, $2, true)`
- * for a tenant, `SET LOCAL ROLE <bypassRole>` for `{ safe: false }`. Both end with
- * the transaction, so a pooled connection never carries a tenant to its next user.
- * A scope without a tenant binds nothing: the policies then show no rows.
+ * Binds the open transaction of `runner` to `scope` in one statement: the RLS
+ * setting and/or the tenant schema's `search_path`, each a transaction-local
+ * `set_config(name, value, true)` with bound parameters; `SET LOCAL ROLE
+ * <bypassRole>` for `{ safe: false }` under RLS. All end with the transaction, so
+ * a pooled connection never carries a tenant to its next user. A scope without a
+ * tenant binds nothing: policies then show no rows, the default schema is used.
  */
-async function bind(runner: QueryRunner, scope: ScopeContext, rls: ResolvedRowLevelSecurity): Promise<void> {
+async function bind(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry): Promise<void> {
   const key = bindingKey(scope);
   if (bindings.get(runner) === key) return;
+  const { rls, schemas } = registry;
   if (!scope.safe) {
+    if (!rls) return;
     assertBypassAllowed(rls, scope.tenantId);
     await runner.query(setLocalRoleSql(rls.bypassRole!));
   } else if (scope.tenantId !== undefined) {
-    await runner.query(bindTenantSql, [rls.setting, String(scope.tenantId)]);
+    const settings: Array<[string, string]> = [];
+    if (rls) settings.push([rls.setting, String(scope.tenantId)]);
+    if (schemas) settings.push(['search_path', schemas.searchPath(scope.tenantId)]);
+    await runner.query(setConfigSql(settings.length), settings.flat());
   } else {
     return;
   }
@@ -45,14 +52,14 @@ async function bind(runner: QueryRunner, scope: ScopeContext, rls: ResolvedRowLe
 }
 
 /** Binds every transaction started while a tenant scope is ambient (persistence, transaction(), ...). */
-export function rowLevelSecuritySubscriber(registry: ScopeRegistry, rls: ResolvedRowLevelSecurity): EntitySubscriberInterface {
+export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
   const forget = (event: { queryRunner: QueryRunner }) => {
     if (transactionDepthOf(event.queryRunner) === 0) bindings.delete(event.queryRunner);
   };
   return {
     async afterTransactionStart(event) {
       const scope = registry.ambient.getStore();
-      if (scope && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, rls);
+      if (scope && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, registry);
     },
     afterTransactionCommit: forget,
     afterTransactionRollback: forget,
@@ -71,12 +78,11 @@ export async function inScopedTransaction<T>(
   runner: QueryRunner | undefined,
   fn: (runner: QueryRunner) => Promise<T>,
 ): Promise<T> {
-  const rls = registry.rls!;
   if (runner?.isTransactionActive) {
-    await bind(runner, scope, rls);
+    await bind(runner, scope, registry);
     return fn(runner);
   }
-  if (!scope.safe) assertBypassAllowed(rls, scope.tenantId);
+  if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
   const own = runner && !runner.isReleased ? runner : registry.dataSource.createQueryRunner();
   return registry.within(scope, async () => {
     await own.startTransaction();
