@@ -200,9 +200,9 @@ describe.skipIf(!databaseKinds().includes('postgres'))("compositeKeys: 'primary'
         warnings: [],
       });
       const [a, b] = await ds.manager.save(CTenant, [{}, {}]);
-      const store = await tenancy.manager(a!.id).save(Store, {});
-      await tenancy.manager(a!.id).save(Order, { store });
-      await expect(tenancy.manager(b!.id).save(Order, { store })).rejects.toBeInstanceOf(TenantMismatchError);
+      const store = await tenancy.manager(a!.id).save(new Store());
+      await tenancy.manager(a!.id).save(Object.assign(new Order(), { store }));
+      await expect(tenancy.manager(b!.id).save(Object.assign(new Order(), { store }))).rejects.toBeInstanceOf(TenantMismatchError);
       await expect(ds.query('INSERT INTO c_orders (tenant_id, "storeId") VALUES ($1, $2)', [b!.id, store.id])).rejects.toThrow(/foreign key/);
     } finally {
       await ds.destroy();
