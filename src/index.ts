@@ -17,3 +17,7 @@ export type { RowLevelSecurityStatements } from './postgres/policy-sql.js';
 export type { RowLevelSecurityProblem, RowLevelSecurityReport } from './postgres/rls-verify.js';
 export type { KeyProblem } from './metadata/verify-keys.js';
 export type { CitusPlan } from './postgres/citus-sql.js';
+export { TenantCatalog } from './strategies/tenant-catalog.js';
+export type { MigrateAllOptions, MigrationProgress, MigrationSummary } from './strategies/tenant-catalog.js';
+export type { SchemaStrategyOptions } from './strategies/schema-strategy.js';
+export { defaultSchemaName } from './strategies/schema-names.js';

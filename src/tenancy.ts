@@ -19,6 +19,9 @@ import { RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
+import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-strategy.js';
+import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
+import { forEachTenant, type MigrateAllOptions, type MigrationSummary, TenantCatalog } from './strategies/tenant-catalog.js';
 
 /** Options of `new Tenancy(dataSource, options)`. */
 export interface TenancyOptions {
@@ -41,6 +44,13 @@ export interface TenancyOptions {
    * entities; `'primary'` makes `(id, tenant_id)` the primary key (Citus). Defaults to `false`.
    */
   compositeKeys?: CompositeKeys;
+  /**
+   * Where tenants' rows live. `'row'` (default): shared tables, `tenant_id` in every row.
+   * `'schema'` (PostgreSQL): a schema per tenant, see `schema`. The manager API is the same.
+   */
+  strategy?: 'row' | 'schema';
+  /** Options of the schema strategy. */
+  schema?: SchemaStrategyOptions;
 }
 
 /**
@@ -61,6 +71,8 @@ export class Tenancy {
   readonly #loader: TenantRelationLoader;
   readonly #context = new AsyncLocalStorage<TenantEntityManager>();
   readonly #rowLevelSecurity: ResolvedRowLevelSecurity | undefined;
+  readonly #strategy: StorageStrategy;
+  #catalog: TenantCatalog | undefined;
   #rls: RowLevelSecurity | undefined;
 
   constructor(dataSource: DataSource, options: TenancyOptions = {}) {
@@ -74,6 +86,7 @@ export class Tenancy {
     this.dataSource = dataSource;
     this.options = options;
     this.#rowLevelSecurity = options.rowLevelSecurity ? resolveRowLevelSecurity(dataSource, options.rowLevelSecurity) : undefined;
+    this.#strategy = this.#createStrategy();
     this.#loader = new TenantRelationLoader(dataSource);
     replaceRelationLoader(dataSource, this.#loader);
     wrapDataSourceQueryBuilder(dataSource, (original) => ((entityOrRunner?: unknown, alias?: string, queryRunner?: QueryRunner) => {
@@ -95,6 +108,21 @@ export class Tenancy {
       () => this.#prepareSchema(),
       () => this.#buildRegistry(),
     );
+  }
+
+  #createStrategy(): StorageStrategy {
+    const strategy = this.options.strategy ?? 'row';
+    if (strategy === 'row') return rowStrategy;
+    if (strategy !== 'schema') {
+      throw new TenancyConfigError(`strategy must be 'row' or 'schema', not ${JSON.stringify(strategy)}.`, { operation: 'new Tenancy' });
+    }
+    if (this.dataSource.options.type !== 'postgres') {
+      throw new TenancyConfigError(
+        `strategy 'schema' needs PostgreSQL, but this DataSource uses the ${this.dataSource.options.type} driver. Use strategy 'row' (or one database per tenant).`,
+        { operation: 'new Tenancy' },
+      );
+    }
+    return new SchemaStrategy(this.dataSource, this.options.schema ?? {}, () => this.#requireRegistry('schema strategy'));
   }
 
   /** The entity classes of the DataSource: classes and EntitySchemas with a target. */
@@ -178,11 +206,26 @@ export class Tenancy {
       (runner, scope) => new TenantEntityManager(ds, runner, scope),
       () => this.#context.getStore()?.scope,
       this.#rowLevelSecurity,
+      this.#strategy instanceof SchemaStrategy ? this.#strategy : undefined,
     );
     this.#loader.registry = this.#registry;
     ds.subscribers.push(scopeSubscriber(this.#registry));
     if (this.#registry.bindsTransactions) ds.subscribers.push(transactionBindingSubscriber(this.#registry));
-    if (this.#rowLevelSecurity?.verifyOnStartup) return this.#verifyOnStartup();
+    if (this.#strategy instanceof SchemaStrategy || this.#rowLevelSecurity?.verifyOnStartup) return this.#afterInitialize();
+  }
+
+  async #afterInitialize(): Promise<void> {
+    if (this.#strategy instanceof SchemaStrategy) {
+      for (const { metadata } of this.#registry!.scopedEntities) {
+        if (metadata.schema && metadata.schema !== this.dataSource.driver.schema) {
+          throw new TenancyConfigError(`Entity ${metadata.name} names its own schema "${metadata.schema}"; with strategy 'schema' scoped entities must not.`, {
+            entity: metadata.name,
+          });
+        }
+      }
+      await this.#strategy.initialize();
+    }
+    if (this.#rowLevelSecurity?.verifyOnStartup) await this.#verifyOnStartup();
   }
 
   async #verifyOnStartup(): Promise<void> {
@@ -228,6 +271,31 @@ export class Tenancy {
    */
   citusPlan(): CitusPlan {
     return citusPlan(this.#requireRegistry('tenancy.citusPlan()'));
+  }
+
+  /**
+   * Creating, listing and removing tenants: `create()` inserts the tenant row and
+   * builds its storage (schema strategy: schema and tables) in one transaction.
+   */
+  get tenants(): TenantCatalog {
+    this.#catalog ??= new TenantCatalog(this.dataSource, this.#strategy, () => this.#requireRegistry('tenancy.tenants').tenantKey);
+    return this.#catalog;
+  }
+
+  /**
+   * Brings every tenant's storage up to date — schema strategy: each tenant schema,
+   * by its tenant migrations or by synchronizing its tables — with progress, one
+   * tenant's failure isolated from the others, and a summary. Row strategy: runs the
+   * DataSource's migrations once (one shared set of tables).
+   */
+  async migrateAll(options: MigrateAllOptions = {}): Promise<MigrationSummary> {
+    this.#requireRegistry('tenancy.migrateAll()');
+    const strategy = this.#strategy;
+    if (!strategy.migrate) {
+      await this.dataSource.runMigrations();
+      return { total: 0, succeeded: [], failed: [] };
+    }
+    return forEachTenant(await this.tenants.ids(), (tenant) => strategy.migrate!(tenant), options);
   }
 
   /** @internal For tests and integrations inside this package. */

@@ -1,0 +1,118 @@
+import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
+import { TenantMigrationExecutor, TenantSchemaBuilder } from '../internal/typeorm/tenant-schema-builder.js';
+import { quoteIdentifier, setConfigSql } from '../postgres/policy-sql.js';
+import type { ScopeRegistry, TenantSchemas } from '../scoping/scope-registry.js';
+import type { TenantId } from '../scoping/tenant-key.js';
+import { defaultSchemaName, validSchemaName } from './schema-names.js';
+import type { StorageStrategy } from './storage-strategy.js';
+
+/** Options of `strategy: 'schema'` (PostgreSQL). */
+export interface SchemaStrategyOptions {
+  /** The schema of a tenant. Defaults to `tenant_<id>` (see `defaultSchemaName`). */
+  schemaName?: (tenantId: TenantId) => string;
+  /**
+   * Migrations that build and evolve one tenant's tables, run in each tenant schema
+   * (`search_path` = tenant schema first). Without them, tenant tables are synchronized
+   * from the metadata. The DataSource's own `migrations` stay for the shared tables.
+   */
+  tenantMigrations?: Array<new () => MigrationInterface>;
+}
+
+/**
+ * Schema per tenant: each tenant's scoped tables live in its own schema (shared
+ * entities stay in the default schema). Every tenant operation runs in a
+ * transaction whose `search_path` starts with the tenant schema — set with
+ * `set_config('search_path', $1, true)`, transaction-local, never on the session.
+ * The scoped tables of the default schema stay empty: a connection with no
+ * binding reads those, so it sees no tenant's rows.
+ */
+export class SchemaStrategy implements StorageStrategy, TenantSchemas {
+  readonly kind = 'schema';
+  readonly #dataSource: DataSource;
+  readonly #options: SchemaStrategyOptions;
+  readonly #registry: () => ScopeRegistry;
+  #defaultSearchPath = 'public';
+
+  constructor(dataSource: DataSource, options: SchemaStrategyOptions, registry: () => ScopeRegistry) {
+    this.#dataSource = dataSource;
+    this.#options = options;
+    this.#registry = registry;
+  }
+
+  /** Reads the server's search_path once, so tenant paths keep the shared schema behind the tenant's. */
+  async initialize(): Promise<void> {
+    const [row] = (await this.#dataSource.query(`SELECT current_setting('search_path') AS path`)) as Array<{ path: string }>;
+    this.#defaultSearchPath = row?.path || 'public';
+  }
+
+  schemaOf(tenantId: TenantId): string {
+    return validSchemaName((this.#options.schemaName ?? defaultSchemaName)(tenantId), tenantId);
+  }
+
+  searchPath(tenantId: TenantId): string {
+    return `${quoteIdentifier(this.schemaOf(tenantId))}, ${this.#defaultSearchPath}`;
+  }
+
+  async provision(tenantId: TenantId, runner: QueryRunner): Promise<void> {
+    const schema = this.schemaOf(tenantId);
+    await runner.query(`CREATE SCHEMA ${quoteIdentifier(schema)}`);
+    if (this.#options.tenantMigrations) return this.#build(tenantId, runner);
+    await runner.query(setConfigSql(1), ['search_path', this.searchPath(tenantId)]);
+    // A new schema is empty, so its DDL is the same for every tenant: plan it once, replay it
+    // (unqualified names resolve through search_path). A plan that names the schema is not reused.
+    let plan = this.#freshSchemaPlan;
+    if (!plan) {
+      plan = await this.#builder(tenantId).syncOn(runner, true);
+      if (!plan.some((sql) => sql.includes(schema))) this.#freshSchemaPlan = plan;
+    }
+    for (const sql of plan) await runner.query(sql);
+  }
+
+  #freshSchemaPlan: string[] | undefined;
+
+  async drop(tenantId: TenantId, runner: QueryRunner): Promise<void> {
+    await runner.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(this.schemaOf(tenantId))} CASCADE`);
+  }
+
+  async migrate(tenantId: TenantId): Promise<void> {
+    const runner = this.#dataSource.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await this.#build(tenantId, runner);
+      await runner.commitTransaction();
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      throw error;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** Creates or updates the tenant's tables, inside the caller's transaction. */
+  async #build(tenantId: TenantId, runner: QueryRunner): Promise<void> {
+    await runner.query(setConfigSql(1), ['search_path', this.searchPath(tenantId)]);
+    const migrations = this.#options.tenantMigrations;
+    if (migrations) {
+      await new TenantMigrationExecutor(this.#dataSource, runner, migrations.map((M) => new M())).executePendingMigrations();
+      return;
+    }
+    await this.#builder(tenantId).syncOn(runner);
+  }
+
+  #builder(tenantId: TenantId): TenantSchemaBuilder {
+    const tables = this.#tenantTables();
+    const names = new Set(tables.map((m) => m.tableName));
+    return new TenantSchemaBuilder(this.#dataSource, tables, this.schemaOf(tenantId), (name) => names.has(name));
+  }
+
+  /** Scoped tables and the junction / closure tables that join them live in each tenant schema. */
+  #tenantTables(): EntityMetadata[] {
+    const registry = this.#registry();
+    return this.#dataSource.entityMetadatas.filter(
+      (m) =>
+        !!registry.scopedEntity(m) ||
+        ((m.tableType === 'junction' || m.tableType === 'closure-junction') && m.foreignKeys.some((fk) => !!registry.scopedEntity(fk.referencedEntityMetadata))),
+    );
+  }
+}

@@ -1,0 +1,23 @@
+import type { QueryRunner } from 'typeorm';
+import type { TenantId } from '../scoping/tenant-key.js';
+
+/**
+ * Where a strategy keeps a tenant's rows, and how it creates, migrates and drops
+ * that storage. The tenant row itself always lives in the tenant table of the
+ * main DataSource; `provision` and `drop` run inside the catalog's transaction
+ * there, so a failed step leaves nothing behind where the database allows it.
+ */
+export interface StorageStrategy {
+  readonly kind: 'row' | 'schema' | 'database';
+  provision(tenantId: TenantId, runner: QueryRunner): Promise<void>;
+  drop(tenantId: TenantId, runner: QueryRunner): Promise<void>;
+  /** Brings one tenant's storage up to date; `undefined` when the strategy has no per-tenant storage. */
+  migrate?(tenantId: TenantId): Promise<void>;
+}
+
+/** Row level: rows carry tenant_id in shared tables; nothing to create per tenant. */
+export const rowStrategy: StorageStrategy = {
+  kind: 'row',
+  provision: async () => undefined,
+  drop: async () => undefined,
+};
