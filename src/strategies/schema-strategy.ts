@@ -54,6 +54,18 @@ export class SchemaStrategy implements StorageStrategy, TenantSchemas {
     return `${quoteIdentifier(this.schemaOf(tenantId))}, ${this.#defaultSearchPath}`;
   }
 
+  /**
+   * Adding foreign keys to the shared tables locks them (SHARE ROW EXCLUSIVE); two
+   * tenants created at once would deadlock on those locks. Taking them first, in one
+   * order, makes concurrent creates wait for each other instead.
+   */
+  async prepare(runner: QueryRunner): Promise<void> {
+    const tenantTables = this.#tenantTables();
+    const shared = new Set<string>();
+    for (const m of tenantTables) for (const fk of m.foreignKeys) if (!tenantTables.includes(fk.referencedEntityMetadata)) shared.add(fk.referencedEntityMetadata.tablePath);
+    if (shared.size) await runner.query(`LOCK TABLE ${[...shared].sort().map(quoteIdentifier).join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
+  }
+
   async provision(tenantId: TenantId, runner: QueryRunner): Promise<void> {
     const schema = this.schemaOf(tenantId);
     await runner.query(`CREATE SCHEMA ${quoteIdentifier(schema)}`);
@@ -66,7 +78,8 @@ export class SchemaStrategy implements StorageStrategy, TenantSchemas {
       plan = await this.#builder(tenantId).syncOn(runner, true);
       if (!plan.some((sql) => sql.includes(schema))) this.#freshSchemaPlan = plan;
     }
-    for (const sql of plan) await runner.query(sql);
+    // One round trip: the plan holds no parameters, so it can go as one multi-statement query.
+    if (plan.length) await runner.query(plan.join(';\n'));
   }
 
   #freshSchemaPlan: string[] | undefined;

@@ -9,6 +9,8 @@ import type { TenantId } from '../scoping/tenant-key.js';
  */
 export interface StorageStrategy {
   readonly kind: 'row' | 'schema' | 'database';
+  /** First step of `tenants.create()`'s transaction, before the tenant row is inserted. */
+  prepare?(runner: QueryRunner): Promise<void>;
   provision(tenantId: TenantId, runner: QueryRunner): Promise<void>;
   drop(tenantId: TenantId, runner: QueryRunner): Promise<void>;
   /** Brings one tenant's storage up to date; `undefined` when the strategy has no per-tenant storage. */

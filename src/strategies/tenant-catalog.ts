@@ -54,6 +54,7 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
     await runner.startTransaction();
     let tenantId: TenantId | undefined;
     try {
+      await this.#strategy.prepare?.(runner);
       const target = this.#metadata.target as EntityTarget<Tenant>;
       const tenant: Tenant = await runner.manager.save(target, runner.manager.create(target, values as DeepPartial<Tenant>));
       tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
