@@ -1,9 +1,14 @@
 import { defineConfig } from 'tsdown';
 
 export default defineConfig({
-  // Later: 'src/integrations/express.ts' and 'src/integrations/nestjs/index.ts', each with a
-  // subpath in package.json `exports` (./express, ./nestjs).
-  entry: ['src/index.ts'],
+  // One entry per package.json `exports` subpath: `.` → dist/index.*, `./express` → dist/express.*,
+  // `./nestjs` → dist/nestjs.*. Code they share lands in a shared chunk, so `Tenancy` and the
+  // errors are one class whichever entry loads them.
+  entry: {
+    index: 'src/index.ts',
+    express: 'src/integrations/express.ts',
+    nestjs: 'src/integrations/nestjs/index.ts',
+  },
   format: ['esm', 'cjs'],
   platform: 'node',
   target: 'node20',
@@ -17,7 +22,7 @@ export default defineConfig({
   deps: {
     // The host ORM and drivers are the user's copies: bundling them would break `instanceof`
     // and metadata storage. Peer dependencies are external anyway; listed here to be explicit.
-    neverBundle: [/^typeorm(\/|$)/, 'reflect-metadata', 'pg', 'better-sqlite3'],
+    neverBundle: [/^typeorm(\/|$)/, 'reflect-metadata', 'pg', 'better-sqlite3', 'express', /^@nestjs\//, 'rxjs'],
     // Fail the build if anything else from node_modules would be inlined.
     onlyBundle: [],
   },

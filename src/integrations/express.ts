@@ -75,11 +75,12 @@ const notFound = respond(404, 'Not Found');
  * @example
  * app.use(tenancyMiddleware(tenancy, {
  *   resolve: byHeader('x-tenant-id'),
- *   exists: (id) => dataSource.manager.existsBy(Tenant, { id }),
- *   onMissing: (req, res) => res.status(401).json({ error: 'sign in' }),
+ *   exists: (id) => dataSource.manager.existsBy(Tenant, { id: Number(id) }),
+ *   onMissing: (req, res: express.Response) => res.status(401).json({ error: 'sign in' }),
  * }));
  * app.get('/posts', async (req, res) => res.json(await tenantManager(req).find(Post)));
- * // GET /posts with "x-tenant-id: 2":  SELECT ... FROM "posts" "Post" WHERE "Post"."tenant_id" = 2
+ * // GET /posts with "x-tenant-id: 2" (PostgreSQL):
+ * // SELECT ... FROM "posts" "Post" WHERE ( "Post"."tenant_id" = $1 )   -- $1 = 2
  */
 export function tenancyMiddleware<Req extends TenantRequest = TenantRequest, Res extends ServerResponse = ServerResponse>(
   tenancy: Tenancy,

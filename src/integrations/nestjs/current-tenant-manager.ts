@@ -32,7 +32,12 @@ export function currentTenantManager(tenancy: Tenancy): TenantEntityManager {
       return typeof value === 'function' ? value.bind(manager) : value;
     },
     has(_target, property) {
-      return Reflect.has(tenancy.current(), property);
+      if (notOnManager.has(property)) return false;
+      try {
+        return Reflect.has(tenancy.current(), property);
+      } catch {
+        return Reflect.has(TenantEntityManager.prototype, property); // no tenant: answer for the class
+      }
     },
     set() {
       return false;
