@@ -50,3 +50,8 @@ export class UnsafeQueryError extends TenancyError {
 export class TenancyConfigError extends TenancyError {
   readonly code = 'TENANCY_CONFIG';
 }
+
+/** The database that holds a tenant (its own database, or its shard) cannot be reached. Other tenants keep working. */
+export class StorageUnavailableError extends TenancyError {
+  readonly code = 'TENANCY_STORAGE_UNAVAILABLE';
+}

@@ -1,6 +1,6 @@
 import './manager/bound-operations.js';
 
-export { TenancyError, MissingTenantError, TenantMismatchError, UnsafeQueryError, TenancyConfigError } from './errors.js';
+export { TenancyError, MissingTenantError, TenantMismatchError, UnsafeQueryError, TenancyConfigError, StorageUnavailableError } from './errors.js';
 export type { TenancyErrorDetails } from './errors.js';
 export { TenantEntity } from './metadata/tenant-entity.decorator.js';
 export { TenantScoped } from './metadata/tenant-scoped.decorator.js';
@@ -20,4 +20,5 @@ export type { CitusPlan } from './postgres/citus-sql.js';
 export { TenantCatalog } from './strategies/tenant-catalog.js';
 export type { MigrateAllOptions, MigrationProgress, MigrationSummary } from './strategies/tenant-catalog.js';
 export type { SchemaStrategyOptions } from './strategies/schema-strategy.js';
+export type { DatabaseStrategyOptions, ShardingOptions } from './strategies/routed-strategy.js';
 export { defaultSchemaName } from './strategies/schema-names.js';

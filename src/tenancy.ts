@@ -12,7 +12,7 @@ import { scopeSubscriber, TenantRelationLoader } from './scoping/relation-loadin
 import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
-import { resolveTenantId, tenantKeyKind } from './scoping/tenant-key.js';
+import { resolveTenantId, type TenantId, tenantKeyKind } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
 import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
 import { RowLevelSecurity } from './postgres/row-level-security.js';
@@ -21,6 +21,8 @@ import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
 import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-strategy.js';
 import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
+import { DatabaseStrategy, type DatabaseStrategyOptions, ShardStrategy, type ShardingOptions } from './strategies/routed-strategy.js';
+import { routedManager } from './strategies/routed-manager.js';
 import { forEachTenant, type MigrateAllOptions, type MigrationSummary, TenantCatalog } from './strategies/tenant-catalog.js';
 
 /** Options of `new Tenancy(dataSource, options)`. */
@@ -45,12 +47,20 @@ export interface TenancyOptions {
    */
   compositeKeys?: CompositeKeys;
   /**
-   * Where tenants' rows live. `'row'` (default): shared tables, `tenant_id` in every row.
-   * `'schema'` (PostgreSQL): a schema per tenant, see `schema`. The manager API is the same.
+   * Where tenants' rows live; the manager API is the same for all. `'row'` (default):
+   * shared tables, `tenant_id` in every row (with `shards`: spread over several databases).
+   * `'schema'` (PostgreSQL): a schema per tenant, see `schema`. `'database'`: a database
+   * per tenant, see `database`.
    */
-  strategy?: 'row' | 'schema';
+  strategy?: 'row' | 'schema' | 'database';
   /** Options of the schema strategy. */
   schema?: SchemaStrategyOptions;
+  /** Options of the database strategy. */
+  database?: DatabaseStrategyOptions;
+  /** Row-level tenancy over several databases: shard connection options by name. Needs `shardOf`. */
+  shards?: ShardingOptions['shards'];
+  /** The shard of a tenant, for `shards`. */
+  shardOf?: ShardingOptions['shardOf'];
 }
 
 /**
@@ -112,9 +122,26 @@ export class Tenancy {
 
   #createStrategy(): StorageStrategy {
     const strategy = this.options.strategy ?? 'row';
+    const attach = (dataSource: DataSource) => {
+      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys: this.options.compositeKeys });
+      return { dataSource, manager: (tenantId: TenantId) => inner.manager(tenantId) };
+    };
+    const tenantTarget = () => this.#requireRegistry('tenants').tenantKey.column.entityMetadata.target as Function;
+    if (strategy === 'row' && this.options.shards) {
+      if (typeof this.options.shardOf !== 'function' || Object.keys(this.options.shards).length === 0) {
+        throw new TenancyConfigError('shards needs at least one shard and a shardOf(tenantId) function that names one.', { operation: 'new Tenancy' });
+      }
+      return new ShardStrategy(this.dataSource, { shards: this.options.shards, shardOf: this.options.shardOf }, attach, tenantTarget);
+    }
     if (strategy === 'row') return rowStrategy;
+    if (strategy === 'database') {
+      if (typeof this.options.database?.dataSourceOptions !== 'function') {
+        throw new TenancyConfigError("strategy 'database' needs database: { dataSourceOptions: (tenantId) => DataSourceOptions }.", { operation: 'new Tenancy' });
+      }
+      return new DatabaseStrategy(this.dataSource, this.options.database, attach, tenantTarget);
+    }
     if (strategy !== 'schema') {
-      throw new TenancyConfigError(`strategy must be 'row' or 'schema', not ${JSON.stringify(strategy)}.`, { operation: 'new Tenancy' });
+      throw new TenancyConfigError(`strategy must be 'row', 'schema' or 'database', not ${JSON.stringify(strategy)}.`, { operation: 'new Tenancy' });
     }
     if (this.dataSource.options.type !== 'postgres') {
       throw new TenancyConfigError(
@@ -291,6 +318,7 @@ export class Tenancy {
   async migrateAll(options: MigrateAllOptions = {}): Promise<MigrationSummary> {
     this.#requireRegistry('tenancy.migrateAll()');
     const strategy = this.#strategy;
+    if (strategy instanceof ShardStrategy) return forEachTenant(strategy.shardNames, (shard) => strategy.migrateShard(String(shard)), options);
     if (!strategy.migrate) {
       await this.dataSource.runMigrations();
       return { total: 0, succeeded: [], failed: [] };
@@ -318,7 +346,25 @@ export class Tenancy {
     const registry = this.#requireRegistry('tenancy.manager()');
     const tenantId = resolveTenantId(tenant, registry.tenantKey, 'tenancy.manager()');
     const scope: ScopeContext = { registry, tenantId, safe: true };
-    return new TenantEntityManager(this.dataSource, undefined, scope);
+    const manager = new TenantEntityManager(this.dataSource, undefined, scope);
+    const strategy = this.#strategy;
+    return strategy instanceof DatabaseStrategy || strategy instanceof ShardStrategy ? routedManager(manager, tenantId, strategy) : manager;
+  }
+
+  /**
+   * Opens the tenant's DataSource now (database strategy, shards), so synchronous
+   * calls such as `createQueryBuilder` work on its manager. A no-op otherwise.
+   */
+  async open(tenant: unknown): Promise<void> {
+    const tenantId = resolveTenantId(tenant, this.#requireRegistry('tenancy.open()').tenantKey, 'tenancy.open()');
+    const strategy = this.#strategy;
+    if (strategy instanceof DatabaseStrategy || strategy instanceof ShardStrategy) await strategy.use(tenantId, async () => undefined);
+  }
+
+  /** Closes every DataSource this Tenancy opened (tenant databases, shards). The main DataSource stays yours. */
+  async destroy(): Promise<void> {
+    const strategy = this.#strategy;
+    if (strategy instanceof DatabaseStrategy || strategy instanceof ShardStrategy) await strategy.pool.destroy();
   }
 
   /** Runs `fn` with the tenant bound for everything it awaits; `current()` returns its manager there. */

@@ -1,4 +1,4 @@
-import type { QueryRunner } from 'typeorm';
+import type { ObjectLiteral, QueryRunner } from 'typeorm';
 import type { TenantId } from '../scoping/tenant-key.js';
 
 /**
@@ -11,7 +11,7 @@ export interface StorageStrategy {
   readonly kind: 'row' | 'schema' | 'database';
   /** First step of `tenants.create()`'s transaction, before the tenant row is inserted. */
   prepare?(runner: QueryRunner): Promise<void>;
-  provision(tenantId: TenantId, runner: QueryRunner): Promise<void>;
+  provision(tenantId: TenantId, runner: QueryRunner, tenant: ObjectLiteral): Promise<void>;
   drop(tenantId: TenantId, runner: QueryRunner): Promise<void>;
   /** Brings one tenant's storage up to date; `undefined` when the strategy has no per-tenant storage. */
   migrate?(tenantId: TenantId): Promise<void>;

@@ -58,7 +58,7 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
       const target = this.#metadata.target as EntityTarget<Tenant>;
       const tenant: Tenant = await runner.manager.save(target, runner.manager.create(target, values as DeepPartial<Tenant>));
       tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
-      await this.#strategy.provision(tenantId, runner);
+      await this.#strategy.provision(tenantId, runner, tenant);
       await runner.commitTransaction();
       return tenant;
     } catch (error) {

@@ -1,0 +1,201 @@
+import { mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageUnavailableError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
+import { blogEntities, Category, Post, Tag, Tenant, User } from '../fixtures/blog.js';
+import { adminQuery, createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js';
+import { type PostgresServer, startSecondPostgres } from '../support/second-postgres.js';
+
+const titles = (posts: Post[]) => posts.map((p) => p.title).sort();
+
+describe.each(databaseKinds())("strategy 'database' on %s", (kind) => {
+  let db: TestDatabase;
+  let main: DataSource;
+  let tenancy: Tenancy;
+  const dir = mkdtempSync(join(tmpdir(), 'tenancy-dbs-'));
+  const prefix = `tenancy_db_${Math.random().toString(36).slice(2, 8)}`;
+  let opened = 0;
+  const tenantOptions = (tenantId: string | number) => {
+    opened++;
+    if (kind === 'sqlite') return { type: 'better-sqlite3' as const, database: join(dir, `tenant-${tenantId}.sqlite`), synchronize: true };
+    const url = new URL(db.options.type === 'postgres' ? db.options.url : '');
+    url.pathname = `/${prefix}_${tenantId}`;
+    return { type: 'postgres' as const, url: url.toString(), synchronize: true };
+  };
+  let tenants: Tenant[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    main = new DataSource({ ...db.options, entities: blogEntities, synchronize: true } as never);
+    tenancy = new Tenancy(main, { strategy: 'database', defaultManager: 'unscoped', database: { dataSourceOptions: tenantOptions, maxOpen: 2, idleTimeoutMs: 60_000 } });
+    await main.initialize();
+    tenants = [];
+    for (const name of ['acme', 'globex', 'initech']) tenants.push((await tenancy.tenants.create({ name })) as Tenant);
+  });
+  afterAll(async () => {
+    await tenancy?.destroy();
+    await main?.destroy();
+    for (const t of tenants ?? []) if (kind === 'postgres') await adminQuery(`DROP DATABASE IF EXISTS ${prefix}_${t.id} WITH (FORCE)`);
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('each tenant gets its own database; the same manager API reads and writes only there', async () => {
+    for (const t of tenants) {
+      const em = tenancy.manager(t);
+      expect(em).toBeInstanceOf(TenantEntityManager);
+      expect(em.tenantId).toBe(t.id);
+      const alice = await em.save(User, { name: `alice-of-${t.name}` });
+      const category = await em.save(Category, { name: `${t.name}-cat` });
+      await em.save(Post, [{ title: `${t.name}-1`, author: alice, category }, { title: `${t.name}-2`, author: alice }]);
+    }
+    for (const t of tenants) {
+      const em = tenancy.manager(t);
+      expect(titles(await em.find(Post))).toEqual([`${t.name}-1`, `${t.name}-2`]);
+      const users = await em.getRepository(User).find({ relations: { posts: true } });
+      expect(users.flatMap((u) => u.posts.map((p) => p.title)).sort()).toEqual([`${t.name}-1`, `${t.name}-2`]);
+      expect(await em.transaction((tx) => tx.count(Post))).toBe(2);
+    }
+    expect(await main.manager.count(Post)).toBe(0); // the main DataSource is only the catalog
+    const direct = new DataSource({ ...tenantOptions(tenants[1]!.id), entities: blogEntities, synchronize: false } as never);
+    await direct.initialize();
+    expect(titles(await direct.manager.find(Post))).toEqual(['globex-1', 'globex-2']);
+    await direct.destroy();
+  });
+
+  it('concurrent first use opens once; at most maxOpen (2) stay open, least recently used closed first', async () => {
+    await tenancy.destroy();
+    opened = 0;
+    await Promise.all(Array.from({ length: 10 }, () => tenancy.manager(tenants[0]!).count(Post)));
+    expect(opened).toBe(1);
+    await tenancy.manager(tenants[1]!).count(Post);
+    await tenancy.manager(tenants[2]!).count(Post); // the third: tenants[0] (least recently used) closes
+    await new Promise((r) => setTimeout(r, 20));
+    expect(opened).toBe(3);
+    await tenancy.manager(tenants[2]!).count(Post);
+    await tenancy.manager(tenants[1]!).count(Post);
+    expect(opened).toBe(3); // still open
+    await tenancy.manager(tenants[0]!).count(Post);
+    expect(opened).toBe(4); // reopened
+    await tenancy.destroy();
+  });
+
+  it('createQueryBuilder needs the tenant database open: await tenancy.open(t)', async () => {
+    await tenancy.destroy();
+    const em = tenancy.manager(tenants[0]!);
+    expect(() => em.createQueryBuilder(Post, 'p')).toThrow(TenancyConfigError);
+    await tenancy.open(tenants[0]!);
+    expect(await em.createQueryBuilder(Post, 'p').getCount()).toBe(2);
+  });
+
+  it('migrateAll migrates every tenant database and isolates one that cannot open; remove drops the database', async () => {
+    const broken = (await main.manager.save(Tenant, { name: 'no-database' })) as Tenant;
+    if (kind === 'sqlite') {
+      // SQLite would create the file; make its folder unusable instead.
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const summary = await tenancy.migrateAll({ concurrency: 2 });
+    if (kind === 'postgres') {
+      expect(summary.failed.map((f) => f.tenant)).toEqual([broken.id]);
+      expect(summary.failed[0]!.error).toBeInstanceOf(StorageUnavailableError);
+      expect(summary.succeeded.sort()).toEqual(tenants.map((t) => t.id).sort());
+    } else {
+      expect(summary.total).toBe(4);
+    }
+    await main.manager.delete(Tenant, { id: broken.id });
+    if (kind === 'postgres') {
+      await tenancy.tenants.remove(tenants[2]!);
+      expect(await adminQuery(`SELECT 1 FROM pg_database WHERE datname = $1`, [`${prefix}_${tenants[2]!.id}`])).toEqual([]);
+      tenants.pop();
+    }
+  });
+});
+
+describe.skipIf(!databaseKinds().includes('postgres'))('shards: row-level tenancy over two PostgreSQL servers', () => {
+  let second: PostgresServer | undefined;
+  let db: TestDatabase;
+  let eastDb: TestDatabase;
+  let main: DataSource;
+  let tenancy: Tenancy;
+  const tenants: Tenant[] = [];
+
+  beforeAll(async () => {
+    second = await startSecondPostgres();
+    if (!second && process.env.CI === 'true') throw new Error('no PostgreSQL binaries to start a second server for the shard tests');
+    db = await createTestDatabase('postgres'); // the catalog: the tenant table
+    eastDb = await createTestDatabase('postgres'); // shard "east" on the first server, shard "west" on the second
+    const firstUrl = eastDb.options.type === 'postgres' ? eastDb.options.url : '';
+    main = new DataSource({ ...db.options, entities: blogEntities, synchronize: true } as never);
+    tenancy = new Tenancy(main, {
+      defaultManager: 'unscoped',
+      shards: {
+        east: { type: 'postgres', url: firstUrl, synchronize: true },
+        west: { type: 'postgres', url: second?.url ?? firstUrl, synchronize: true, connectTimeoutMS: 2_000 },
+      },
+      shardOf: (tenantId) => (Number(tenantId) % 2 === 1 ? 'east' : 'west'),
+    });
+    await main.initialize();
+    for (const name of ['a', 'b', 'c', 'd']) tenants.push((await tenancy.tenants.create({ name })) as Tenant);
+  });
+  afterAll(async () => {
+    await tenancy?.destroy();
+    await main?.destroy();
+    await db?.drop();
+    await eastDb?.drop();
+    await second?.remove();
+  });
+
+  it('routes each tenant to its shard; row-level scoping holds inside each shard', async (ctx) => {
+    if (!second) return ctx.skip();
+    for (const t of tenants) await tenancy.manager(t).save(Tag, [{ label: `${t.name}-1` }, { label: `${t.name}-2` }]);
+    for (const t of tenants) {
+      expect((await tenancy.manager(t).find(Tag)).map((x) => x.label).sort()).toEqual([`${t.name}-1`, `${t.name}-2`]);
+    }
+    const west = new DataSource({ type: 'postgres', url: second!.url, entities: blogEntities } as never);
+    await west.initialize();
+    const labels = ((await west.query('SELECT label FROM tags ORDER BY label')) as Array<{ label: string }>).map((r) => r.label);
+    await west.destroy();
+    const westNames = tenants.filter((t) => t.id % 2 === 0).map((t) => t.name);
+    expect(labels).toEqual(westNames.flatMap((n) => [`${n}-1`, `${n}-2`]).sort());
+    const summary = await tenancy.migrateAll();
+    expect(summary.succeeded.sort()).toEqual(['east', 'west']);
+  });
+
+  it('a shard that is down fails only its tenants, with StorageUnavailableError; it recovers when it is back', async (ctx) => {
+    if (!second) return ctx.skip();
+    await tenancy.destroy();
+    await second!.stop();
+    const eastTenant = tenants.find((t) => t.id % 2 === 1)!;
+    const westTenant = tenants.find((t) => t.id % 2 === 0)!;
+    await expect(tenancy.manager(westTenant).find(Tag)).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect((await tenancy.manager(eastTenant).find(Tag)).length).toBe(2);
+    await second!.start();
+    expect((await tenancy.manager(westTenant).find(Tag)).length).toBe(2);
+  });
+});
+
+describe("strategy 'database': idle DataSources close", () => {
+  it('closes a tenant DataSource unused for idleTimeoutMs, and reopens it on the next use', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenancy-idle-'));
+    let opened = 0;
+    const main = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: blogEntities, synchronize: true });
+    const tenancy = new Tenancy(main, {
+      strategy: 'database',
+      defaultManager: 'unscoped',
+      database: { idleTimeoutMs: 30, dataSourceOptions: (t) => (opened++, { type: 'better-sqlite3', database: join(dir, `${t}.sqlite`), synchronize: true }) },
+    });
+    await main.initialize();
+    const t = (await tenancy.tenants.create({ name: 'idle' })) as Tenant;
+    await tenancy.manager(t).count(Tag);
+    const before = opened;
+    await new Promise((r) => setTimeout(r, 120));
+    await tenancy.manager(t).count(Tag);
+    expect(opened).toBe(before + 1);
+    await tenancy.destroy();
+    await main.destroy();
+    expect(existsSync(join(dir, `${t.id}.sqlite`))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
