@@ -44,7 +44,7 @@ async function checkReferences(manager: TenantEntityManager, args: unknown[]): P
     if (manager.dataSource.hasMetadata(entityTarget)) byTarget.set(entityTarget, [...(byTarget.get(entityTarget) ?? []), entity]);
   }
   for (const [entityTarget, list] of byTarget) {
-    await assertReferencesInTenant(manager.scope, manager.dataSource.getMetadata(entityTarget), list, 'save');
+    await assertReferencesInTenant(manager.scope, manager.dataSource.getMetadata(entityTarget), list, 'save', manager.queryRunner);
   }
 }
 

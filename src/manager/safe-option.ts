@@ -1,4 +1,5 @@
 import { TenancyConfigError } from '../errors.js';
+import { describeValue } from '../scoping/describe-value.js';
 
 /**
  * The one bypass spelling: `{ safe: false }`. Accepted by find-style options,
@@ -26,7 +27,7 @@ export function splitSafe<T>(value: T, hasSafeProperty: boolean): { safe: boolea
   const { safe, ...rest } = value as T & SafeOption;
   if (typeof safe !== 'boolean') {
     throw new TenancyConfigError(
-      `The safe option must be the boolean false (or true), not ${JSON.stringify(safe)}. Write { safe: false } to reach every tenant on purpose.`,
+      `The safe option must be the boolean false (or true), not ${describeValue(safe)}. Write { safe: false } to reach every tenant on purpose.`,
       { operation: 'safe' },
     );
   }

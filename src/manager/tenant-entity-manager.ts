@@ -220,7 +220,7 @@ export class TenantEntityManager extends EntityManager {
 
   async #checkReferences(target: EntityTarget<ObjectLiteral>, rows: unknown[], operation: string): Promise<void> {
     const objects = rows.filter((r): r is ObjectLiteral => r !== null && typeof r === 'object');
-    if (objects.length) await assertReferencesInTenant(this.scope, this.dataSource.getMetadata(target), objects, operation);
+    if (objects.length) await assertReferencesInTenant(this.scope, this.dataSource.getMetadata(target), objects, operation, this.queryRunner);
   }
 
   /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */

@@ -1,16 +1,17 @@
-import type { ObjectLiteral } from 'typeorm';
+import type { ObjectLiteral, QueryRunner } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { TenantMismatchError } from '../errors.js';
 import { withScope } from './scope-carrier.js';
 import type { ScopeContext } from './scope-context.js';
+import { describeValue } from './describe-value.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
 
 type References = Map<EntityMetadata, Map<unknown, RelationMetadata>>;
 
 function mismatch(scope: ScopeContext, relation: RelationMetadata, id: unknown, operation: string): TenantMismatchError {
   return new TenantMismatchError(
-    `${operation} would point ${relation.entityMetadata.name}.${relation.propertyName} at ${relation.inverseEntityMetadata.name} ${JSON.stringify(id)}, ` +
+    `${operation} would point ${relation.entityMetadata.name}.${relation.propertyName} at ${relation.inverseEntityMetadata.name} ${describeValue(id)}, ` +
       `which is not a row of tenant ${String(scope.tenantId)}. Reference rows of the same tenant only (load them through this manager).`,
     { entity: relation.entityMetadata.name, operation, tenant: scope.tenantId },
   );
@@ -58,12 +59,18 @@ function collect(scope: ScopeContext, metadata: EntityMetadata, entity: ObjectLi
  * one per relation. Ids that do not exist are refused the same way, so the error
  * does not tell which ids another tenant has.
  */
-export async function assertReferencesInTenant(scope: ScopeContext, metadata: EntityMetadata, entities: ObjectLiteral[], operation: string): Promise<void> {
+export async function assertReferencesInTenant(
+  scope: ScopeContext,
+  metadata: EntityMetadata,
+  entities: ObjectLiteral[],
+  operation: string,
+  queryRunner?: QueryRunner,
+): Promise<void> {
   if (!scope.safe || scope.tenantId === undefined) return;
   const found: References = new Map();
   const seen = new Set<object>();
   for (const entity of entities) collect(scope, metadata, entity, found, seen, operation);
-  await verifyReferences(scope, found, operation);
+  await verifyReferences(scope, found, operation, queryRunner);
 }
 
 /**
@@ -76,6 +83,7 @@ export async function assertRelationValuesInTenant(
   of: unknown,
   values: unknown[],
   operation: string,
+  queryRunner?: QueryRunner,
 ): Promise<void> {
   if (!scope.safe || scope.tenantId === undefined) return;
   const found: References = new Map();
@@ -87,13 +95,16 @@ export async function assertRelationValuesInTenant(
   };
   if (relation.isManyToOne || relation.isOneToOneOwner || relation.isManyToMany) for (const value of values) add(relation.inverseEntityMetadata, value);
   if (relation.isManyToMany) for (const source of Array.isArray(of) ? of : [of]) add(relation.entityMetadata, source);
-  await verifyReferences(scope, found, operation);
+  await verifyReferences(scope, found, operation, queryRunner);
 }
 
-async function verifyReferences(scope: ScopeContext, found: References, operation: string): Promise<void> {
+// On the caller's runner: inside a transaction the check must see the rows it inserted,
+// and must not wait for a second pooled connection.
+async function verifyReferences(scope: ScopeContext, found: References, operation: string, queryRunner: QueryRunner | undefined): Promise<void> {
   for (const [target, ids] of found) {
     const primary = target.primaryColumns[0]!;
-    const qb = withScope(scope.registry.dataSource.createQueryBuilder(target.target, 'ref'), scope)
+    const runner = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
+    const qb = withScope(scope.registry.dataSource.createQueryBuilder(target.target, 'ref', runner), scope)
       .withDeleted()
       .select(`ref.${primary.propertyPath}`, 'id')
       .where(`ref.${primary.propertyPath} IN (:...tenancyReferenceIds)`, { tenancyReferenceIds: [...ids.keys()] });

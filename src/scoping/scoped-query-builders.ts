@@ -178,11 +178,11 @@ class ScopedRelationQueryBuilder extends carryScope(RelationQueryBuilder as Eras
 
   // Writes that point a relation (or a junction row) at rows must stay in the tenant.
   override async set(value: any): Promise<void> {
-    await assertRelationValuesInTenant(this[SCOPE]!, this.expressionMap.relationMetadata, this.expressionMap.of, [value], 'relation().set');
+    await assertRelationValuesInTenant(this[SCOPE]!, this.expressionMap.relationMetadata, this.expressionMap.of, [value], 'relation().set', this.queryRunner);
     return super.set(value);
   }
   override async add(value: any): Promise<void> {
-    await assertRelationValuesInTenant(this[SCOPE]!, this.expressionMap.relationMetadata, this.expressionMap.of, [value].flat(), 'relation().add');
+    await assertRelationValuesInTenant(this[SCOPE]!, this.expressionMap.relationMetadata, this.expressionMap.of, [value].flat(), 'relation().add', this.queryRunner);
     return super.add(value);
   }
 }

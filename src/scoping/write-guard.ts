@@ -1,11 +1,12 @@
 import type { ObjectLiteral } from 'typeorm';
 import { TenantMismatchError } from '../errors.js';
 import type { ScopeContext } from './scope-context.js';
+import { describeValue } from './describe-value.js';
 import type { ScopedEntity } from './scope-registry.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
 
 function mismatch(scoped: ScopedEntity, scope: ScopeContext, operation: string, value: unknown): TenantMismatchError {
-  const shown = typeof value === 'function' ? 'a raw SQL expression' : JSON.stringify(value);
+  const shown = describeValue(value);
   return new TenantMismatchError(
     `${operation} on ${scoped.metadata.name} would set ${scoped.column.propertyName} to ${shown}, but this manager is bound to tenant ${String(scope.tenantId)}. ` +
       `Leave ${scoped.column.propertyName} unset (it is filled in) or use the manager of the tenant that owns the row.`,
