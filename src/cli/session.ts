@@ -1,0 +1,31 @@
+import { CliError, describeError, UsageError } from './errors.js';
+import { type LoadedDataSource, loadDataSource } from './load-data-source.js';
+import type { Io } from './io.js';
+
+/**
+ * Loads the `--data-source` module, initializes its DataSource when the module did not,
+ * runs `work`, and destroys the DataSource afterwards, also when `work` failed.
+ */
+export async function withDataSource<T>(modulePath: string | undefined, io: Io, work: (loaded: LoadedDataSource) => Promise<T>): Promise<T> {
+  if (!modulePath) {
+    throw new UsageError(
+      "This command needs the DataSource: pass --data-source <module> (before or after the command) or set TYPEORM_TENANCY_DATA_SOURCE. See 'typeorm-tenancy --help'.",
+    );
+  }
+  const loaded = await loadDataSource(modulePath);
+  const { dataSource } = loaded;
+  if (!dataSource.isInitialized) {
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      throw new CliError(`Initializing the DataSource of ${loaded.file} failed: ${describeError(error)}`, undefined, { cause: error });
+    }
+  }
+  try {
+    return await work(loaded);
+  } finally {
+    if (dataSource.isInitialized) {
+      await dataSource.destroy().catch((error: unknown) => io.stderr.write(`warning: closing the DataSource failed: ${describeError(error)}\n`));
+    }
+  }
+}

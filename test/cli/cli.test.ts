@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { fixtures, runCli, skipUnbuilt } from './run-cli.js';
+
+// The built binary against SQLite data source modules in a temp file, so state persists
+// between invocations as it would for a user.
+const dir = mkdtempSync(join(tmpdir(), 'typeorm-tenancy-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+let env: Record<string, string>;
+beforeEach(() => {
+  env = { CLI_FIXTURE_SQLITE: join(dir, `db-${++n}.sqlite`) };
+});
+
+const commands = ['tenants:add', 'tenants:list', 'tenants:remove', 'migrate:all', 'rls:sql', 'rls:verify', 'verify'];
+
+describe.skipIf(skipUnbuilt)(skipUnbuilt ? 'typeorm-tenancy CLI (SKIPPED: no dist/, run `npm run build`)' : 'typeorm-tenancy CLI', { timeout: 60_000 }, () => {
+  it('--help lists every command and the data source contract', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('Usage: typeorm-tenancy [options] [command]');
+    expect(stdout).toContain('--data-source <module>');
+    for (const command of commands) expect(stdout).toContain(command);
+  });
+
+  it.each([
+    ['tenants:add', ['--json <values>', '--<property> <value>']],
+    ['tenants:list', ['--json']],
+    ['tenants:remove', ['<id>']],
+    ['migrate:all', ['--concurrency <n>', '--no-progress', '--json']],
+    ['rls:sql', ['--down']],
+    ['rls:verify', ['--json', 'code 1']],
+    ['verify', ['--json', 'code 1']],
+  ])('%s --help', async (command, mentions) => {
+    expect(commands).toContain(command);
+    const { code, stdout, stderr } = await runCli([command, '--help']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain(`Usage: typeorm-tenancy ${command}`);
+    for (const text of mentions) expect(stdout).toContain(text);
+  });
+
+  it('adds, lists and removes tenants across invocations', async () => {
+    const cli = (...args: string[]) => runCli(['--data-source', fixtures.cjs, ...args], env);
+    expect(await cli('tenants:list')).toMatchObject({ code: 0, stdout: 'No tenants.\n' });
+
+    expect(await cli('tenants:add', '--name', 'acme')).toMatchObject({ code: 0, stdout: '1\n', stderr: '' });
+    // Options after the command, `--prop=value`, kebab-case, conversion by column type.
+    expect(await cli('tenants:add', '--name=globex', '--plan', 'pro', '--seats', '5', '--active', 'false')).toMatchObject({ code: 0, stdout: '2\n' });
+    expect(await cli('tenants:add', '--json', '{"name":"initech","seats":3}', '--plan', 'team')).toMatchObject({ code: 0, stdout: '3\n' });
+
+    const json = await cli('tenants:list', '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { id: 1, name: 'acme', plan: 'free', seats: 1, active: true },
+      { id: 2, name: 'globex', plan: 'pro', seats: 5, active: false },
+      { id: 3, name: 'initech', plan: 'team', seats: 3, active: true },
+    ]);
+    const listed = await cli('tenants:list');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.split('\n')).toEqual([
+      'id  name     plan  seats  active',
+      '--  -------  ----  -----  ------',
+      '1   acme     free  1      true',
+      '2   globex   pro   5      false',
+      '3   initech  team  3      true',
+      '',
+    ]);
+
+    expect(await cli('tenants:remove', '2')).toMatchObject({ code: 0, stdout: 'Removed Tenant 2.\n' });
+    const again = await cli('tenants:remove', '2');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe('error: There is no Tenant with id 2.\n');
+    expect(JSON.parse((await cli('tenants:list', '--json')).stdout).map((t: { id: number }) => t.id)).toEqual([1, 3]);
+  });
+
+  it('refuses bad tenant values and ids with exit code 2, and reports a database error with exit code 1', async () => {
+    const cli = (...args: string[]) => runCli(['-d', fixtures.cjs, ...args], env);
+    const cases: Array<[string[], string]> = [
+      [['tenants:add', '--nam', 'x'], 'Tenant has no property "nam" (from --nam). Its properties: id, name, plan, seats, active.'],
+      [['tenants:add', '--json', '{"nme":"x"}'], 'Tenant has no property "nme" (in --json)'],
+      [['tenants:add', '--json', '{oops'], '--json is not valid JSON'],
+      [['tenants:add', '--json', '[1]'], '--json must be a JSON object'],
+      [['tenants:add', '--seats', 'many', '--name', 'x'], '--seats must be a number, not "many".'],
+      [['tenants:add', '--name'], '--name needs a value.'],
+      [['tenants:add', 'acme'], 'Unexpected argument "acme"'],
+      [['tenants:remove', 'abc'], '"abc" is not a tenant id: Tenant ids are integers.'],
+      [['tenants:remove'], "missing required argument 'id'"],
+      [['migrate:all', '--concurrency', '0'], "argument '0' is invalid. must be a positive integer."],
+      [['tenants:lst'], "unknown command 'tenants:lst'"],
+    ];
+    for (const [args, message] of cases) {
+      const result = await cli(...args);
+      expect(result.stderr, args.join(' ')).toContain(message);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stdout).toBe('');
+    }
+    const noName = await cli('tenants:add');
+    expect(noName.code).toBe(1);
+    expect(noName.stderr).toMatch(/^error: .*NOT NULL constraint failed: tenants\.name/);
+  });
+
+  it.each([
+    ['CommonJS named exports (exports.dataSource, exports.tenancy)', fixtures.cjs, 'named'],
+    ['CommonJS as tsc compiles `export default dataSource` + `export const tenancy`', fixtures.cjs, 'default'],
+    ['CommonJS with only the tenancy exported', fixtures.cjs, 'tenancy-only'],
+    ['ESM `export default dataSource` + `export const tenancy`, typeorm-tenancy through import', fixtures.esm, undefined],
+  ])('loads %s', async (_name, file, style) => {
+    const styleEnv = { ...env, CLI_FIXTURE_EXPORT: style };
+    expect(await runCli(['--data-source', file, 'tenants:add', '--name', 'acme'], styleEnv)).toMatchObject({ code: 0, stdout: '1\n', stderr: '' });
+    const listed = await runCli(['tenants:list', '--json', '--data-source', file], styleEnv);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ id: 1, name: 'acme' }]);
+  });
+
+  it('takes the data source from TYPEORM_TENANCY_DATA_SOURCE, relative to the working directory', async () => {
+    const result = await runCli(['tenants:list'], { ...env, TYPEORM_TENANCY_DATA_SOURCE: 'test/fixtures/cli-data-source.cjs' });
+    expect(result).toMatchObject({ code: 0, stdout: 'No tenants.\n', stderr: '' });
+  });
+
+  describe('a missing or invalid --data-source is a clear error with exit code 2', () => {
+    it.each([
+      ['no --data-source', [], {}, /^error: This command needs the DataSource: pass --data-source <module>/],
+      ['a path that does not exist', ['--data-source', 'nowhere/data-source.js'], {}, /^error: Cannot find the data source module "nowhere\/data-source\.js" \(looked for .*nowhere\/data-source\.js\)/],
+      ['a module without a Tenancy', ['-d', fixtures.cjs], { CLI_FIXTURE_EXPORT: 'none' }, /exports no Tenancy \(its exports: dataSource\)\. Export it as `export const tenancy = new Tenancy\(dataSource\)`/],
+      ['a dataSource export that is not the Tenancy\'s', ['-d', fixtures.cjs], { CLI_FIXTURE_EXPORT: 'mismatch' }, /the export "dataSource" of .* is not the DataSource its Tenancy was created for/],
+      ['a module that throws while loading', ['-d', fixtures.cjs], { CLI_FIXTURE_EXPORT: 'bogus' }, /^error: Loading the data source module .*cli-data-source\.cjs failed: unknown CLI_FIXTURE_EXPORT bogus\.\n$/],
+      ['a TypeScript file', ['-d', 'test/fixtures/blog.ts'], {}, /A TypeScript module needs a loader/],
+      ['a module that is not a data source module', ['-d', 'package.json'], {}, /package\.json exports no Tenancy/],
+    ])('%s', async (_name, args, extra, message) => {
+      const result = await runCli([...args, 'tenants:list'], { ...env, ...extra });
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(message);
+      expect(result.code).toBe(2);
+    });
+
+    it('prints the stack with --verbose', async () => {
+      const result = await runCli(['--verbose', '-d', fixtures.cjs, 'tenants:list'], { ...env, CLI_FIXTURE_EXPORT: 'bogus' });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/caused by: Error: unknown CLI_FIXTURE_EXPORT bogus\n\s+at /);
+    });
+  });
+
+  it('reports a DataSource that cannot initialize with exit code 1', async () => {
+    const result = await runCli(['-d', fixtures.cjs, 'tenants:list'], { CLI_FIXTURE_PG_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    expect(result.stderr).toMatch(/^error: Initializing the DataSource of .*cli-data-source\.cjs failed: .*ECONNREFUSED/);
+    expect(result.code).toBe(1);
+  });
+
+  it('migrate:all with the row strategy runs the shared migrations once', async () => {
+    await runCli(['-d', fixtures.cjs, 'tenants:add', '--name', 'acme'], env);
+    expect(await runCli(['-d', fixtures.cjs, 'migrate:all'], env)).toMatchObject({
+      code: 0,
+      stdout: "Ran the DataSource's pending migrations (row strategy: one set of shared tables, nothing per tenant).\n",
+      stderr: '',
+    });
+    const json = await runCli(['-d', fixtures.cjs, 'migrate:all', '--json'], env);
+    expect(JSON.parse(json.stdout)).toEqual({ strategy: 'row', total: 0, succeeded: [], failed: [] });
+  });
+
+  it('verify prints OK, or the problems with exit code 1', async () => {
+    expect(await runCli(['-d', fixtures.cjs, 'verify'], env)).toMatchObject({ code: 0, stdout: 'Tenancy: OK\n', stderr: '' });
+    const bad = await runCli(['-d', fixtures.cjs, 'verify'], { ...env, CLI_FIXTURE_GLOBAL_UNIQUE: '1' });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe(
+      'Tenancy: 1 problem\n' +
+        '  - [global-unique] notes(title): Note: UNIQUE (title) does not include tenant_id, so tenants collide on it. Use @TenantUnique([...]) instead.\n',
+    );
+    const json = await runCli(['-d', fixtures.cjs, 'verify', '--json'], { ...env, CLI_FIXTURE_GLOBAL_UNIQUE: '1' });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, problems: [{ kind: 'global-unique', subject: 'notes(title)' }] });
+  });
+
+  it('rls:sql without rowLevelSecurity says how to turn it on', async () => {
+    const result = await runCli(['-d', fixtures.cjs, 'rls:sql'], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('error: TENANCY_CONFIG: tenancy.rls needs new Tenancy(dataSource, { rowLevelSecurity: true }) on PostgreSQL.\n');
+  });
+
+  it('prints its version', async () => {
+    const result = await runCli(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});

@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+// The CLI tests run the BUILT binary, as a user would: `npm run build` first (CI does).
+export const root = join(import.meta.dirname, '..', '..');
+export const cliPath = join(root, 'dist', 'cli.cjs');
+const built = [cliPath, join(root, 'dist', 'index.cjs'), join(root, 'dist', 'index.mjs')].every((file) => existsSync(file));
+// CI builds before testing, so a missing dist/ there is a failure, never a skip.
+export const skipUnbuilt = !built && process.env.CI !== 'true';
+if (skipUnbuilt) console.warn('[cli tests] SKIPPED: no dist/cli.cjs; run `npm run build` first.');
+
+export const fixtures = {
+  cjs: join(root, 'test', 'fixtures', 'cli-data-source.cjs'),
+  esm: join(root, 'test', 'fixtures', 'cli-data-source.mjs'),
+};
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli.cjs ...args` with the fixture's env vars (and none inherited from the caller). */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, command: string[] = [process.execPath, cliPath]): Promise<CliResult> {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('CLI_FIXTURE_') && name !== 'TYPEORM_TENANCY_DATA_SOURCE'),
+  );
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, [...command.slice(1), ...args], {
+      cwd: root,
+      env: { ...inherited, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs a CommonJS snippet in a child node process (from the repository root) and returns its stdout. */
+export async function runNode(script: string, env: Record<string, string | undefined> = {}): Promise<string> {
+  const result = await runCli(['-e', `(async () => { ${script} })().catch((e) => { console.error(e); process.exit(1); });`], env, [process.execPath]);
+  if (result.code !== 0) throw new Error(`node -e failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
+}
