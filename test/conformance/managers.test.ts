@@ -3,9 +3,9 @@ import { EntityManager, type EntitySubscriberInterface, type InsertEvent, Reposi
 import { MissingTenantError, TenantEntityManager } from '../../src/index.js';
 import { Post, Tenant } from '../fixtures/blog.js';
 import { createBlogWorld, type BlogWorld } from '../support/blog-world.js';
-import { databaseKinds } from '../support/databases.js';
+import { conformanceKinds } from '../support/databases.js';
 
-describe.each(databaseKinds())('managers, repositories and transactions on %s', (kind) => {
+describe.each(await conformanceKinds())('managers, repositories and transactions on %s', (kind) => {
   let w: BlogWorld;
   beforeAll(async () => {
     w = await createBlogWorld(kind);

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingTenantError, TenancyConfigError, TenancyError, UnsafeQueryError } from '../../src/index.js';
 import { Post, Tag } from '../fixtures/blog.js';
 import { createBlogWorld, type BlogWorld } from '../support/blog-world.js';
-import { databaseKinds } from '../support/databases.js';
+import { conformanceKinds } from '../support/databases.js';
 
-describe.each(databaseKinds())('refusals and bad input on %s', (kind) => {
+describe.each(await conformanceKinds())('refusals and bad input on %s', (kind) => {
   let w: BlogWorld;
   beforeAll(async () => {
     w = await createBlogWorld(kind);

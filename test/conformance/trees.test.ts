@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Category, Folder } from '../fixtures/blog.js';
 import { createBlogWorld, type BlogWorld } from '../support/blog-world.js';
-import { databaseKinds } from '../support/databases.js';
+import { conformanceKinds } from '../support/databases.js';
 
 type Named = { name: string; children?: Named[] };
 const names = (nodes: Named[]): unknown => nodes.map((n) => (n.children?.length ? [n.name, names(n.children)] : n.name));
 
-describe.each(databaseKinds())('trees on %s', (kind) => {
+describe.each(await conformanceKinds())('trees on %s', (kind) => {
   let w: BlogWorld;
   beforeAll(async () => {
     w = await createBlogWorld(kind);
