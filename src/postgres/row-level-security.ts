@@ -1,5 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import type { ScopeRegistry } from '../scoping/scope-registry.js';
+import { inOwnTransaction } from '../strategies/in-transaction.js';
 import { policyStatements, type RowLevelSecurityStatements } from './policy-sql.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 import { type RowLevelSecurityReport, verifyRowLevelSecurity } from './rls-verify.js';
@@ -37,16 +38,18 @@ export class RowLevelSecurity {
    * the tables: pass a runner of an admin DataSource when the app role does not.
    */
   async install(queryRunner?: QueryRunner): Promise<void> {
-    await this.#withRunner(queryRunner, async (runner) => {
-      await runner.startTransaction();
-      try {
-        for (const sql of this.statements().up) await runner.query(sql);
-        await runner.commitTransaction();
-      } catch (error) {
-        await runner.rollbackTransaction();
-        throw error;
-      }
-    });
+    const apply = async (runner: QueryRunner) => {
+      for (const sql of this.statements().up) await runner.query(sql);
+    };
+    if (!queryRunner) return inOwnTransaction(this.#registry().dataSource, apply);
+    await queryRunner.startTransaction();
+    try {
+      await apply(queryRunner);
+      await queryRunner.commitTransaction();
+    } catch (error) {
+      await queryRunner.rollbackTransaction();
+      throw error;
+    }
   }
 
   /** Checks the database: policies present, forced, not drifted, indexed, and a role they apply to. */

@@ -6,6 +6,7 @@ import type { ScopeRegistry, TenantSchemas } from '../scoping/scope-registry.js'
 import type { TenantId } from '../scoping/tenant-key.js';
 import { defaultSchemaName, validSchemaName } from './schema-names.js';
 import type { StorageStrategy } from './storage-strategy.js';
+import { inOwnTransaction } from './in-transaction.js';
 
 /** Options of `strategy: 'schema'` (PostgreSQL). */
 export interface SchemaStrategyOptions {
@@ -88,18 +89,8 @@ export class SchemaStrategy implements StorageStrategy, TenantSchemas {
     await runner.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(this.schemaOf(tenantId))} CASCADE`);
   }
 
-  async migrate(tenantId: TenantId): Promise<void> {
-    const runner = this.#dataSource.createQueryRunner();
-    try {
-      await runner.startTransaction();
-      await this.#build(tenantId, runner);
-      await runner.commitTransaction();
-    } catch (error) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction();
-      throw error;
-    } finally {
-      await runner.release();
-    }
+  migrate(tenantId: TenantId): Promise<void> {
+    return inOwnTransaction(this.#dataSource, (runner) => this.#build(tenantId, runner));
   }
 
   /** Creates or updates the tenant's tables, inside the caller's transaction. */

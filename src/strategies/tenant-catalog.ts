@@ -2,6 +2,7 @@ import type { DataSource, DeepPartial, EntityTarget, ObjectLiteral } from 'typeo
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { resolveTenantId, type TenantId, type TenantKey } from '../scoping/tenant-key.js';
 import type { StorageStrategy } from './storage-strategy.js';
+import { inOwnTransaction } from './in-transaction.js';
 
 /** One step of `tenancy.migrateAll()`. */
 export interface MigrationProgress {
@@ -50,24 +51,22 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
 
   /** Inserts the tenant row and builds its storage (schema and tables, or database). */
   async create(values: DeepPartial<Tenant>): Promise<Tenant> {
-    const runner = this.#dataSource.createQueryRunner();
-    await runner.startTransaction();
     let tenantId: TenantId | undefined;
     try {
-      await this.#strategy.prepare?.(runner);
-      const target = this.#metadata.target as EntityTarget<Tenant>;
-      const tenant: Tenant = await runner.manager.save(target, runner.manager.create(target, values as DeepPartial<Tenant>));
-      tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
-      await this.#strategy.provision(tenantId, runner, tenant);
-      await runner.commitTransaction();
-      return tenant;
+      return await inOwnTransaction(this.#dataSource, async (runner) => {
+        await this.#strategy.prepare?.(runner);
+        const target = this.#metadata.target as EntityTarget<Tenant>;
+        const tenant: Tenant = await runner.manager.save(target, runner.manager.create(target, values as DeepPartial<Tenant>));
+        tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
+        await this.#strategy.provision(tenantId, runner, tenant);
+        return tenant;
+      });
     } catch (error) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction();
-      // Storage outside this transaction (a database) is undone by the strategy.
-      if (tenantId !== undefined && this.#strategy.kind === 'database') await this.#strategy.drop(tenantId, runner).catch(() => undefined);
+      // Storage outside the catalog's transaction (a database) is undone by the strategy.
+      if (tenantId !== undefined && this.#strategy.kind === 'database') {
+        await inOwnTransaction(this.#dataSource, (runner) => this.#strategy.drop(tenantId!, runner)).catch(() => undefined);
+      }
       throw error;
-    } finally {
-      await runner.release();
     }
   }
 
@@ -84,18 +83,10 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
   /** Drops the tenant's storage and its row (row strategy: its rows go with it through ON DELETE CASCADE). */
   async remove(tenant: unknown): Promise<void> {
     const tenantId = resolveTenantId(tenant, this.#key(), 'tenants.remove()');
-    const runner = this.#dataSource.createQueryRunner();
-    await runner.startTransaction();
-    try {
+    await inOwnTransaction(this.#dataSource, async (runner) => {
       await this.#strategy.drop(tenantId, runner);
       await runner.manager.delete(this.#metadata.target, { [this.#key().column.propertyName]: tenantId });
-      await runner.commitTransaction();
-    } catch (error) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction();
-      throw error;
-    } finally {
-      await runner.release();
-    }
+    });
   }
 
   /** Ids of every tenant, in key order. */

@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './second-postgres.js';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -124,15 +124,4 @@ async function checkBinariesRunnable(): Promise<void> {
     const why = run.error ? String(run.error) : run.stderr;
     throw new Error(`the postgres user cannot run ${initdb} (${why}); make every folder above it searchable`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
