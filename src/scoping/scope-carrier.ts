@@ -1,23 +1,9 @@
-import {
-  DeleteQueryBuilder,
-  InsertQueryBuilder,
-  type ObjectLiteral,
-  QueryBuilder,
-  type QueryRunner,
-  RelationQueryBuilder,
-  SelectQueryBuilder,
-  UpdateQueryBuilder,
-} from 'typeorm';
+import type { ObjectLiteral, QueryBuilder, QueryRunner } from 'typeorm';
 import { UnsafeQueryError } from '../errors.js';
-import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { runnerOf } from '../internal/typeorm/instance-members.js';
+import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
 import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
-import { guardTenantUnchanged, stampTenant } from './write-guard.js';
-import { renderGuardedUpsert } from './upsert-guard.js';
-import { loadRelationInScope } from './relation-loading.js';
-import { inScopedTransaction, openScopedTransaction } from '../postgres/transaction-binding.js';
-import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
 export type AnyQueryBuilder = QueryBuilder<any>;
