@@ -17,10 +17,10 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { assertReferencesInTenant } from '../scoping/reference-guard.js';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
 import { MissingTenantError, UnsafeQueryError } from '../errors.js';
-import { PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
+import { DriverUtils, PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
 import { shareQueryRunner } from '../internal/typeorm/instance-members.js';
 import type { ScopeContext } from '../scoping/scope-context.js';
-import { withScope } from '../scoping/scoped-query-builders.js';
+import { newScopedSelect } from '../scoping/scoped-query-builders.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
@@ -106,10 +106,11 @@ export class TenantEntityManager extends EntityManager {
       }
       queryRunner = undefined;
     }
-    const qb = alias
-      ? super.createQueryBuilder(entityOrRunner as EntityTarget<Entity>, alias, queryRunner)
-      : super.createQueryBuilder(entityOrRunner as QueryRunner | undefined);
-    return withScope(qb, scope);
+    // Built as the scoped class directly, as DataSource#createQueryBuilder builds a plain one.
+    if (!alias) return newScopedSelect(this.dataSource, (entityOrRunner as QueryRunner | undefined) ?? this.queryRunner, scope);
+    const name = DriverUtils.buildAlias(this.dataSource.driver, undefined, alias);
+    const target = this.dataSource.getMetadata(entityOrRunner as EntityTarget<Entity>).target;
+    return newScopedSelect(this.dataSource, queryRunner ?? this.queryRunner, scope).select(name).from(target, name);
   }
 
   override async find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {

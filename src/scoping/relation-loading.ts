@@ -95,10 +95,11 @@ function remember(registry: ScopeRegistry, entity: unknown): void {
 }
 
 /**
- * The DataSource subscriber of a Tenancy: remembers which scope loaded each
- * entity (so its lazy relations load in that scope), and stamps the tenant on
- * every entity persisted in a scope (cascades included) before TypeORM builds
- * its insert, so the saved objects show their tenant.
+ * The DataSource subscriber of a Tenancy: stamps the tenant on every entity
+ * persisted in a scope (cascades included) before TypeORM builds its insert, so
+ * the saved objects show their tenant, and remembers the scope of saved entities
+ * for their lazy relations. (Loaded entities are remembered by the scoped select
+ * builder: an afterLoad subscriber would make TypeORM walk every loaded entity.)
  */
 export function scopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
   return {
@@ -106,9 +107,6 @@ export function scopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterf
       const scope = registry.ambient.getStore();
       const scoped = scopedTarget(scope, event.metadata, 'insert');
       if (scoped && event.entity) stampTenant([event.entity], scoped, scope!, 'insert');
-    },
-    afterLoad(entity) {
-      remember(registry, entity);
     },
     afterInsert(event) {
       remember(registry, event.entity);

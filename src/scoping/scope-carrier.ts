@@ -96,12 +96,11 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       return super.createFromAlias(resolveRawTarget(this[SCOPE], entityTarget, 'from'), aliasName);
     }
 
-    // Writes run with their scope ambient: TypeORM's follow-up queries on the
-    // DataSource (re-selects of generated values) stay in it.
+    // With a transaction binding (RLS, schema strategy), writes run in a bound transaction.
     override execute(): Promise<any> {
       const scope = this[SCOPE];
       if (!scope) return super.execute();
-      return underTransactionBinding(this, () => scope.registry.within(scope, () => super.execute()), (bound) => bound.execute());
+      return underTransactionBinding(this, () => super.execute(), (bound) => bound.execute());
     }
   }
   return ScopeCarryingQueryBuilder;
@@ -162,8 +161,8 @@ export function resolveRawTarget(scope: ScopeContext | undefined, target: unknow
 export const scopedPrototypes = new Map<symbol, object>();
 
 /**
- * Puts a builder under a scope: the instance (never a TypeORM prototype) gets
- * the scoped class of its kind. Without a scope the builder is returned as is.
+ * Puts a builder under a scope: returns it as (or copied into) the scoped class of
+ * its kind — never touching a TypeORM prototype. Without a scope it is returned as is.
  */
 export function withScope<Q extends AnyQueryBuilder>(qb: Q, scope: ScopeContext | undefined): Q {
   if (!scope) return qb;
@@ -172,7 +171,10 @@ export function withScope<Q extends AnyQueryBuilder>(qb: Q, scope: ScopeContext 
   if (!prototype) {
     throw new UnsafeQueryError(`A ${String(kind.description)} cannot be scoped by typeorm-tenancy.`, { tenant: scope.tenantId });
   }
-  if (Object.getPrototypeOf(qb) !== prototype) Object.setPrototypeOf(qb, prototype);
-  (qb as ScopeCarrier)[SCOPE] = scope;
-  return qb;
+  // A builder of another class is copied into the scoped class (TypeORM's own
+  // `new Kind(qb)` copy). Swapping the prototype instead would be shorter, but V8
+  // deoptimizes every TypeORM function that then meets such an object.
+  const scoped = (Object.getPrototypeOf(qb) === prototype ? qb : new (prototype as { constructor: new (qb: Q) => Q }).constructor(qb)) as Q & ScopeCarrier;
+  scoped[SCOPE] = scope;
+  return scoped;
 }

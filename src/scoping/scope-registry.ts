@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { DataSource, EntityManager, ObjectLiteral, QueryRunner } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { ScopeContext } from './scope-context.js';
@@ -56,11 +56,34 @@ export class ScopeRegistry {
   ) {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
     this.#withSafeColumn = new Set(dataSource.entityMetadatas.filter((m) => m.findColumnWithPropertyName('safe')));
+    this.lazyRelations = dataSource.entityMetadatas.some((m) => m.relations.some((r) => r.isLazy));
     this.#scopedTables = new Map(scoped.flatMap((s) => [[s.metadata.tableName, s], [s.metadata.tablePath, s]]));
   }
 
   scopedEntity(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
     return metadata ? this.#scoped.get(metadata) : undefined;
+  }
+
+  /** True when some entity has a lazy relation: loaded entities are then remembered with their scope. */
+  readonly lazyRelations: boolean;
+
+  /**
+   * Remembers the scope of loaded entities and of the related entities loaded with
+   * them, so their lazy relations load in that scope later.
+   */
+  rememberLoaded(metadata: EntityMetadata, entities: unknown[], scope: ScopeContext, depth = 0): void {
+    if (depth > 8) return;
+    for (const entity of entities) {
+      if (entity === null || typeof entity !== 'object' || this.entityScopes.has(entity)) continue;
+      this.entityScopes.set(entity, scope);
+      for (const relation of metadata.relations) {
+        if (relation.isLazy && !Object.prototype.hasOwnProperty.call(entity, relation.propertyName)) continue;
+        const value: unknown = relation.getEntityValue(entity as ObjectLiteral);
+        if (value !== null && typeof value === 'object' && !(value instanceof Promise)) {
+          this.rememberLoaded(relation.inverseEntityMetadata, Array.isArray(value) ? value : [value], scope, depth + 1);
+        }
+      }
+    }
   }
 
   /** True when the entity has a `safe` property of its own (then `{ safe }` in a where is a criterion). */

@@ -1,6 +1,7 @@
 import {
   DeleteQueryBuilder,
   InsertQueryBuilder,
+  type DataSource,
   type ObjectLiteral,
   type QueryRunner,
   RelationQueryBuilder,
@@ -12,7 +13,7 @@ import { UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
 import { carryScope, type Erased, resolveRawTarget, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
-import { SCOPE, type ScopeCarrier } from './scope-context.js';
+import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
 import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
@@ -31,11 +32,19 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
     (super.join as (...a: any[]) => void)(direction, target, aliasName, ...rest);
   }
 
-  // Relation ids, query-strategy relations and afterLoad run inside: give them the scope.
+  // Relation ids and query-strategy relations are loaded with builders TypeORM takes from the
+  // DataSource: those loads run with the scope ambient. Plain loads skip that (no async-context cost).
   protected override async executeEntitiesAndRawResults(queryRunner: QueryRunner): Promise<any> {
     const scope = this[SCOPE];
-    const run = (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<any>).bind(this, queryRunner);
-    return scope ? scope.registry.within(scope, run) : run();
+    const run = (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<{ entities: any[]; raw: any[] }>).bind(this, queryRunner);
+    if (!scope) return run();
+    const map = this.expressionMap;
+    // (@RelationId attributes are added while the query renders, so the aliases' metadata is checked.)
+    const loadsMore =
+      map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);
+    const result = loadsMore ? await scope.registry.within(scope, run) : await run();
+    if (scope.registry.lazyRelations && map.mainAlias?.hasMetadata) scope.registry.rememberLoaded(map.mainAlias.metadata, result.entities, scope);
+    return result;
   }
 
   protected override createJoinExpression(): string {
@@ -200,3 +209,13 @@ for (const [kind, prototype] of [
 
 export { withScope };
 
+
+/**
+ * A new scoped select builder, constructed as the scoped class (no prototype swap):
+ * the path every tenant manager query starts from.
+ */
+export function newScopedSelect(dataSource: DataSource, queryRunner: QueryRunner | undefined, scope: ScopeContext): SelectQueryBuilder<any> {
+  const qb = new ScopedSelectQueryBuilder(dataSource, queryRunner);
+  qb[SCOPE] = scope;
+  return qb;
+}
