@@ -8,6 +8,8 @@ export default defineConfig({
     index: 'src/index.ts',
     express: 'src/integrations/express.ts',
     nestjs: 'src/integrations/nestjs/index.ts',
+    // `./testing` → dist/testing.*: the isolation probe kit for users' own test suites.
+    testing: 'src/testing/index.ts',
     // The `typeorm-tenancy` binary (package.json `bin` → dist/cli.cjs; starts with #!/usr/bin/env node).
     cli: 'src/cli/main.ts',
   },

@@ -102,8 +102,9 @@ export class ScopeRegistry {
   }
 
   /**
-   * @internal Test-only: `false` drops the app-side criterion from reads, to prove
-   * that row-level security alone keeps tenants apart. Writes stay guarded.
+   * @internal Test-only: `false` drops the app-side tenant criterion (reads, joins, and the
+   * WHERE of updates and deletes), to prove that row-level security alone keeps tenants
+   * apart. The guards that refuse another tenant's id on writes stay.
    */
   appSideCriteria = true;
 

@@ -35,7 +35,7 @@ export class RawAccess {
   async run<T>(tenant: TenantId | undefined, fn: (run: Run) => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     const run: Run = async (sql, parameters = {}) => {
-      const [text, values] = this.dataSource.driver.escapeQueryWithParameters(sql, parameters, {});
+      const [text, values] = this.dataSource.driver.escapeQueryWithParameters(sql, parameters);
       const result: unknown = await runner.query(text, values);
       return Array.isArray(result) ? (result as RawRow[]) : [];
     };
