@@ -4,6 +4,7 @@ import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { TenantMismatchError } from '../errors.js';
 import { withScope } from './scope-carrier.js';
 import type { ScopeContext } from './scope-context.js';
+import type { ScopeRegistry } from './scope-registry.js';
 import { describeValue } from './describe-value.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
 
@@ -18,10 +19,20 @@ function mismatch(scope: ScopeContext, relation: RelationMetadata, id: unknown, 
 }
 
 /** Relations whose value names rows of a scoped entity: to-one owners and many-to-many. */
+// Per registry and entity, computed once: writes check them on every call.
+const referencing = new WeakMap<ScopeRegistry, Map<EntityMetadata, RelationMetadata[]>>();
+
 function referencingRelations(scope: ScopeContext, metadata: EntityMetadata): RelationMetadata[] {
-  return metadata.relations.filter(
-    (r) => (r.isManyToOne || r.isOneToOneOwner || r.isManyToMany) && !!scope.registry.scopedEntity(r.inverseEntityMetadata),
-  );
+  let byEntity = referencing.get(scope.registry);
+  if (!byEntity) referencing.set(scope.registry, (byEntity = new Map()));
+  let relations = byEntity.get(metadata);
+  if (!relations) {
+    relations = metadata.relations.filter(
+      (r) => (r.isManyToOne || r.isOneToOneOwner || r.isManyToMany) && !!scope.registry.scopedEntity(r.inverseEntityMetadata),
+    );
+    byEntity.set(metadata, relations);
+  }
+  return relations;
 }
 
 /** Walks entities and the new objects they cascade, collecting ids of referenced scoped rows. */
@@ -66,7 +77,7 @@ export async function assertReferencesInTenant(
   operation: string,
   queryRunner?: QueryRunner,
 ): Promise<void> {
-  if (!scope.safe || scope.tenantId === undefined) return;
+  if (!scope.safe || scope.tenantId === undefined || referencingRelations(scope, metadata).length === 0) return;
   const found: References = new Map();
   const seen = new Set<object>();
   for (const entity of entities) collect(scope, metadata, entity, found, seen, operation);
