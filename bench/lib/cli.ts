@@ -1,0 +1,77 @@
+/** Flags shared by the orchestrator (run.ts) and its child processes. */
+export interface BenchFlags {
+  quick: boolean;
+  /** --db sqlite|postgres (repeatable); default both. */
+  databases: Array<'sqlite' | 'postgres'>;
+  skipPeer: boolean;
+  skipScale: boolean;
+  /** --skip-solo: no separate-process runs of each variant alone. */
+  skipSolo: boolean;
+  /** --out DIR: where results go (default bench/results, or .tmp/bench/quick-results with --quick). */
+  out: string | undefined;
+  /** --profile WORKLOAD: write V8 CPU profiles of (a) and (b) running that workload alone. */
+  profile: string | undefined;
+  /** Child processes: where to write their JSON result. */
+  result: string | undefined;
+  /** Child processes: the database location (sqlite file or postgres url). */
+  target: string | undefined;
+  /** Child processes: only run this variant / workload (profiling). */
+  variant: string | undefined;
+  workload: string | undefined;
+  /** Child processes: half the runs (the separate-process runs, two processes per variant). */
+  half: boolean;
+}
+
+export function parseFlags(argv: readonly string[]): BenchFlags {
+  const flags: BenchFlags = {
+    quick: false,
+    databases: [],
+    skipPeer: false,
+    skipScale: false,
+    skipSolo: false,
+    out: undefined,
+    profile: undefined,
+    result: undefined,
+    target: undefined,
+    variant: undefined,
+    workload: undefined,
+    half: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '--quick': flags.quick = true; break;
+      case '--db': {
+        const db = value();
+        if (db !== 'sqlite' && db !== 'postgres') throw new Error(`--db sqlite|postgres, not ${db}`);
+        flags.databases.push(db);
+        break;
+      }
+      case '--skip-peer': flags.skipPeer = true; break;
+      case '--skip-scale': flags.skipScale = true; break;
+      case '--skip-solo': flags.skipSolo = true; break;
+      case '--out': flags.out = value(); break;
+      case '--profile': flags.profile = value(); break;
+      case '--result': flags.result = value(); break;
+      case '--target': flags.target = value(); break;
+      case '--variant': flags.variant = value(); break;
+      case '--workload': flags.workload = value(); break;
+      case '--half': flags.half = true; break;
+      default: throw new Error(`unknown flag ${arg} (see bench/README.md)`);
+    }
+  }
+  if (flags.databases.length === 0) flags.databases = ['sqlite', 'postgres'];
+  return flags;
+}
+
+/** Sampling sizes: the full run and the smoke run (--quick). */
+export function plans(quick: boolean) {
+  return quick
+    ? { warmup: 20, runs: 5, iterations: 20, memoryManagers: 10_000, memoryBuilders: 2_000, scaleSizes: [] as number[] }
+    : { warmup: 300, runs: 10, iterations: 300, memoryManagers: 100_000, memoryBuilders: 10_000, scaleSizes: [10, 1_000, 10_000] };
+}

@@ -1,0 +1,50 @@
+import { randomInt, seededRandom } from './prng.js';
+import { type SeedShape, seededId } from './shape.js';
+
+/** The workloads, in the order they run and are reported. */
+export const workloadNames = ['pointRead', 'list50Join', 'count', 'insert', 'updateById', 'transaction10'] as const;
+export type WorkloadName = (typeof workloadNames)[number];
+
+export const workloadLabels: Record<WorkloadName, string> = {
+  pointRead: 'point read by id',
+  list50Join: 'list 50 with a join',
+  count: 'count',
+  insert: 'insert',
+  updateById: 'update by id',
+  transaction10: 'transaction of 10 writes',
+};
+
+/** What one round of a workload gets; every variant gets the same input in the same round. */
+export interface WorkloadInput {
+  tenantId: number;
+  /** A seeded post of that tenant (point read, update). */
+  postId: number;
+  /** A seeded author of that tenant (insert). */
+  authorId: number;
+  /** Unique per round: titles of inserts and updates. */
+  seq: number;
+  /** Posts of that tenant for the transaction's five updates. */
+  txPostIds: number[];
+}
+
+/** A variant's implementation of every workload. */
+export type Workloads = Record<WorkloadName, (input: WorkloadInput) => Promise<unknown>>;
+
+/** A seeded input stream, the same in every process for the same workload and shape. */
+export function inputStream(workload: string, shape: SeedShape, seed = 1): () => WorkloadInput {
+  let hash = seed;
+  for (const char of workload) hash = (Math.imul(hash, 31) + char.charCodeAt(0)) >>> 0;
+  const random = seededRandom(hash);
+  let seq = 0;
+  const post = (tenantId: number) => seededId(shape, tenantId, randomInt(random, 0, shape.postsPerTenant - 1));
+  return () => {
+    const tenantId = randomInt(random, 1, shape.tenants);
+    return {
+      tenantId,
+      postId: post(tenantId),
+      authorId: seededId(shape, tenantId, randomInt(random, 0, shape.authorsPerTenant - 1)),
+      seq: ++seq,
+      txPostIds: [post(tenantId), post(tenantId), post(tenantId), post(tenantId), post(tenantId)],
+    };
+  };
+}
