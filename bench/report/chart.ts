@@ -8,14 +8,16 @@ export async function renderChart(reports: DatabaseReport[]): Promise<string> {
   const values: Array<Record<string, unknown>> = [];
   for (const report of reports) {
     const database = report.db === 'sqlite' ? 'SQLite' : 'PostgreSQL';
-    const add = (series: string, workloads: NonNullable<DatabaseReport['compare']>['workloads'] | undefined) => {
+    const add = (series: string, workloads: NonNullable<DatabaseReport['compare']>['workloads'] | undefined, key = 'b') => {
       for (const w of workloads ?? []) {
-        const b = w.results.find((r) => r.key === 'b');
+        const b = w.results.find((r) => r.key === key);
         if (b) values.push({ database, workload: workloadLabels[w.name], series, median: b.ratioMedian, p95: b.ratioP95 });
       }
     };
     add('typeorm-tenancy manager / hand-written TypeORM', report.compare?.workloads);
     add('MikroORM @Filter / hand-written MikroORM', report.peer?.workloads);
+    add('typeorm-tenancy + RLS / hand-written TypeORM', report.compare?.workloads, 'c');
+    add('typeorm-tenancy schema per tenant / hand-written TypeORM', report.compare?.workloads, 'd');
   }
   const order = workloadNames.map((w) => workloadLabels[w]);
   const x = { field: 'workload', type: 'nominal', sort: order, title: null, axis: { labelAngle: -30, labelLimit: 220 } };

@@ -23,6 +23,25 @@ function ratioTable(report: DatabaseReport): string[] {
   return lines;
 }
 
+/** The strategy modes — (c) RLS, (d) schema per tenant — as ratios to the same baseline (a). */
+function modesTable(report: DatabaseReport): string[] {
+  const keys = [...new Set(report.compare!.workloads.flatMap((w) => w.results.map((r) => r.key)))].filter((k) => k !== 'a' && k !== 'b');
+  if (keys.length === 0) return [];
+  const label = (k: string) => report.compare!.variants.find((v) => v.key === k)?.label ?? k;
+  const lines = [
+    `| workload | ${keys.map((k) => `(${k}) ${label(k)}: p50 ratio / p95 ratio / statements`).join(' | ')} |`,
+    `|---|${keys.map(() => '---').join('|')}|`,
+  ];
+  for (const w of report.compare!.workloads) {
+    const cells = keys.map((k) => {
+      const r = w.results.find((x) => x.key === k);
+      return r ? `×${x(r.ratioMedian)} / ×${x(r.ratioP95)} / ${r.statements}` : '–';
+    });
+    lines.push(`| ${w.label} | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
 /** Context: each variant alone in its own process, and the MikroORM peer's own ratio. */
 function contextTable(report: DatabaseReport): string[] {
   if (!report.solo && !report.peer) return [];
@@ -77,6 +96,8 @@ export function renderMarkdown(reports: DatabaseReport[], chartFile: string | un
   for (const report of reports) {
     if (!report.compare) continue;
     lines.push(`#### ${dbLabel[report.db]}`, '', ...ratioTable(report), '');
+    const modes = modesTable(report);
+    if (modes.length) lines.push('Strategy modes, each as a ratio to (a) in the same interleaved rounds:', '', ...modes, '');
     const context = contextTable(report);
     if (context.length) lines.push(...context, '');
   }

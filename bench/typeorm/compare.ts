@@ -75,7 +75,8 @@ async function explainReads(db: DbKind, logger: CaptureLogger, instances: Array<
     const queries: ExplainedQuery[] = [];
     for (const [variant, instance] of instances) {
       const sent = await logger.capture(() => instance.ops[workload](input));
-      const { sql, parameters } = sent.at(-1)!;
+      // The read itself: variants that bind a transaction also send BEGIN, set_config and COMMIT.
+      const { sql, parameters } = sent.filter((q) => /^\s*SELECT/i.test(q.sql) && !q.sql.includes('set_config')).at(-1) ?? sent.at(-1)!;
       queries.push({ key: variant.key, sql, parameters, plan: await explain(db, instances[0]![1], sql, parameters) });
     }
     const plans = queries.map((q) => q.plan.join('\n'));

@@ -41,7 +41,9 @@ async function main(): Promise<void> {
     await plain.destroy();
     const seedS = round((Date.now() - started) / 1000);
     const instances: Array<[string, VariantInstance]> = [];
-    for (const variant of variantsFor('postgres')) instances.push([variant.key, await variant.create({ db: 'postgres', target, logger })]);
+    // Schema per tenant is left out here: at 10,000 tenants it would copy 20,000 tables (its
+    // provisioning cost is measured by the 200-tenant schema test); the others scale as measured.
+    for (const variant of variantsFor('postgres').filter((v) => v.key !== 'd')) instances.push([variant.key, await variant.create({ db: 'postgres', target, logger })]);
     const size: ScaleResult['sizes'][number] = { tenants, rowsPerTenant: shape.postsPerTenant, seedS, results: { pointRead: [], list50Join: [] } };
     for (const workload of scaleWorkloads) {
       const contenders = instances.map(([key, instance]) => ({ key, run: (input: WorkloadInput) => instance.ops[workload](input) }));

@@ -1,6 +1,6 @@
 import { type DataSource, DataSource as TypeOrmDataSource, type EntityManager } from 'typeorm';
 import { Tenancy } from '../../src/index.js';
-import { type CaptureLogger, type DbKind, dataSourceOptions, plainDataSource } from './datasources.js';
+import { CaptureLogger, type DbKind, dataSourceOptions, plainDataSource } from './datasources.js';
 import { Post } from './entities.js';
 import type { WorkloadInput, Workloads } from '../lib/workloads.js';
 
@@ -69,6 +69,25 @@ const handWritten: Variant = {
   },
 };
 
+/** The workloads through a Tenancy: the same calls, no tenant_id anywhere. */
+function tenantOps(tenancy: Tenancy): Workloads {
+  const em = (i: WorkloadInput) => tenancy.manager(i.tenantId);
+  return {
+    pointRead: (i) => em(i).findOneBy(Post, { id: i.postId }),
+    list50Join: (i) => em(i).createQueryBuilder(Post, 'post').innerJoinAndSelect('post.author', 'author').orderBy('post.id', 'ASC').limit(50).getMany(),
+    count: (i) => em(i).count(Post),
+    insert: (i) => em(i).insert(Post, { title: title('new', i), views: 0, authorId: i.authorId }),
+    updateById: (i) => em(i).update(Post, { id: i.postId }, { title: title('updated', i) }),
+    transaction10: (i) =>
+      em(i).transaction(async (tx) => {
+        for (const [k, id] of i.txPostIds.entries()) {
+          await tx.insert(Post, { title: title('tx', i, k), views: 0, authorId: i.authorId });
+          await tx.update(Post, { id }, { title: title('tx', i, k) });
+        }
+      }),
+  };
+}
+
 /** (b) typeorm-tenancy's TenantEntityManager: the same calls without any tenant_id. */
 const tenantManager: Variant = {
   key: 'b',
@@ -79,27 +98,89 @@ const tenantManager: Variant = {
     const ds = new TypeOrmDataSource(dataSourceOptions(env.db, env.target, env.logger));
     const tenancy = new Tenancy(ds);
     await ds.initialize();
-    const em = (i: WorkloadInput) => tenancy.manager(i.tenantId);
-    const ops: Workloads = {
-      pointRead: (i) => em(i).findOneBy(Post, { id: i.postId }),
-      list50Join: (i) => em(i).createQueryBuilder(Post, 'post').innerJoinAndSelect('post.author', 'author').orderBy('post.id', 'ASC').limit(50).getMany(),
-      count: (i) => em(i).count(Post),
-      insert: (i) => em(i).insert(Post, { title: title('new', i), views: 0, authorId: i.authorId }),
-      updateById: (i) => em(i).update(Post, { id: i.postId }, { title: title('updated', i) }),
-      transaction10: (i) =>
-        em(i).transaction(async (tx) => {
-          for (const [k, id] of i.txPostIds.entries()) {
-            await tx.insert(Post, { title: title('tx', i, k), views: 0, authorId: i.authorId });
-            await tx.update(Post, { id }, { title: title('tx', i, k) });
-          }
-        }),
-    };
-    return { ops, dataSource: ds, close: () => ds.destroy() };
+    return { ops: tenantOps(tenancy), dataSource: ds, close: () => ds.destroy() };
   },
 };
 
-/** Every variant, baseline first. (c) RLS, (d) schema and (e) database strategies go here. */
-export const variants: readonly Variant[] = [handWritten, tenantManager];
+/**
+ * (c) The tenant manager with PostgreSQL row-level security, connected as a NOSUPERUSER
+ * NOBYPASSRLS role created for the run: every operation in a transaction bound by set_config.
+ */
+const rowLevelSecurity: Variant = {
+  key: 'c',
+  label: 'typeorm-tenancy + PostgreSQL RLS',
+  description: 'rowLevelSecurity: policies installed, app role without BYPASSRLS, one set_config per transaction',
+  databases: ['postgres'],
+  async create(env) {
+    const admin = await plainDataSource('postgres', env.target, new CaptureLogger());
+    const role = `bench_app_${Math.random().toString(36).slice(2, 10)}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS`);
+    await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
+    await admin.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+    const url = new URL(env.target);
+    url.username = role;
+    url.password = '';
+    const ds = new TypeOrmDataSource(dataSourceOptions('postgres', url.toString(), env.logger));
+    const tenancy = new Tenancy(ds, { rowLevelSecurity: true });
+    await ds.initialize();
+    const runner = admin.createQueryRunner();
+    await tenancy.rls.install(runner);
+    await runner.release();
+    return {
+      ops: tenantOps(tenancy),
+      dataSource: ds,
+      close: async () => {
+        const down = tenancy.rls.statements().down;
+        await ds.destroy();
+        for (const sql of down) await admin.query(sql);
+        await admin.query(`DROP OWNED BY ${role}`);
+        await admin.query(`DROP ROLE ${role}`);
+        await admin.destroy();
+      },
+    };
+  },
+};
+
+/**
+ * (d) Schema per tenant: each tenant's authors and posts copied into `tenant_<id>` (same ids,
+ * same index), every operation in a transaction with the tenant schema first on search_path.
+ */
+const schemaPerTenant: Variant = {
+  key: 'd',
+  label: 'typeorm-tenancy, schema per tenant',
+  description: "strategy 'schema': tenant tables in tenant_<id>, transaction-local search_path",
+  databases: ['postgres'],
+  async create(env) {
+    const admin = await plainDataSource('postgres', env.target, new CaptureLogger());
+    const tenants = ((await admin.query('SELECT id FROM tenants ORDER BY id')) as Array<{ id: number }>).map((t) => t.id);
+    await admin.transaction(async (m) => {
+      for (const id of tenants) {
+        await m.query(`CREATE SCHEMA tenant_${id}`);
+        for (const table of ['authors', 'posts']) {
+          await m.query(`CREATE TABLE tenant_${id}.${table} (LIKE public.${table} INCLUDING ALL)`);
+          await m.query(`INSERT INTO tenant_${id}.${table} SELECT * FROM public.${table} WHERE tenant_id = $1`, [id]);
+        }
+      }
+    });
+    await admin.query('ANALYZE');
+    const ds = new TypeOrmDataSource(dataSourceOptions('postgres', env.target, env.logger));
+    const tenancy = new Tenancy(ds, { strategy: 'schema' });
+    await ds.initialize();
+    return {
+      ops: tenantOps(tenancy),
+      dataSource: ds,
+      close: async () => {
+        await ds.destroy();
+        for (const id of tenants) await admin.query(`DROP SCHEMA IF EXISTS tenant_${id} CASCADE`);
+        await admin.destroy();
+      },
+    };
+  },
+};
+
+/** Every variant, baseline first. (e) database per tenant is not measured yet (it needs a database per tenant of the 100). */
+export const variants: readonly Variant[] = [handWritten, tenantManager, rowLevelSecurity, schemaPerTenant];
 
 export function variantsFor(db: DbKind, only?: string): Variant[] {
   return variants.filter((v) => v.databases.includes(db) && (only === undefined || v.key === only));
