@@ -13,6 +13,7 @@ import {
 } from '../src/testing/index.js';
 import { blogEntities, Category, Comment, Post, Setting, Tag } from './fixtures/blog.js';
 import { type BlogWorld, createBlogWorld } from './support/blog-world.js';
+import { createAppRole } from './support/app-role.js';
 import { adminQuery, databaseKinds } from './support/databases.js';
 
 /**
@@ -179,13 +180,8 @@ describe.skipIf(!hasPostgres)('typeorm-tenancy/testing with PostgreSQL row-level
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    await adminQuery(`CREATE ROLE ${appRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
-    await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`);
-    const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
-    url.username = appRole;
-    app = new DataSource({ type: 'postgres', url: url.toString(), entities: blogEntities, extra: { max: 3 } } as never);
+    const url = await createAppRole(w.dataSource, appRole);
+    app = new DataSource({ type: 'postgres', url, entities: blogEntities, extra: { max: 3 } } as never);
     tenancy = new Tenancy(app, { rowLevelSecurity: true, defaultManager: 'unscoped' });
     await app.initialize();
     const admin = w.dataSource.createQueryRunner();

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy } from '../../src/index.js';
 import { blogEntities, Post, Tag, Tenant } from '../fixtures/blog.js';
 import { type BlogWorld, createBlogWorld } from '../support/blog-world.js';
+import { createAppRole } from '../support/app-role.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 
 /**
@@ -46,10 +47,7 @@ describe.skipIf(!hasPostgres)('faults on PostgreSQL: statement timeout inside te
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    await adminQuery(`CREATE ROLE ${appRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
-    await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`);
+    await createAppRole(w.dataSource, appRole);
   });
   afterAll(async () => {
     for (const ds of opened) if (ds.isInitialized) await ds.destroy();

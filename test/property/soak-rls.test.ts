@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy } from '../../src/index.js';
 import { proofEntities } from '../fixtures/proof-entities.js';
+import { createAppRole } from '../support/app-role.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 import { createProofWorld, type ProofWorld } from './proof-world.js';
 import { OPERATIONS, POOL, runSoak } from './soak-run.js';
@@ -25,13 +26,8 @@ describe.skipIf(!hasPostgres)('concurrency soak on postgres with row-level secur
 
   beforeAll(async () => {
     w = await createProofWorld('postgres');
-    await adminQuery(`CREATE ROLE ${appRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
-    await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`);
-    const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
-    url.username = appRole;
-    app = new DataSource({ type: 'postgres', url: url.toString(), entities: proofEntities, extra: { max: POOL } });
+    const url = await createAppRole(w.dataSource, appRole);
+    app = new DataSource({ type: 'postgres', url, entities: proofEntities, extra: { max: POOL } });
     tenancy = new Tenancy(app, { rowLevelSecurity: true, defaultManager: 'unscoped' });
     await app.initialize();
     const admin = w.dataSource.createQueryRunner();
