@@ -18,6 +18,7 @@ export async function renderChart(reports: DatabaseReport[]): Promise<string> {
     add('MikroORM @Filter / hand-written MikroORM', report.peer?.workloads);
     add('typeorm-tenancy + RLS / hand-written TypeORM', report.compare?.workloads, 'c');
     add('typeorm-tenancy schema per tenant / hand-written TypeORM', report.compare?.workloads, 'd');
+    add('typeorm-tenancy database per tenant / hand-written TypeORM', report.compare?.workloads, 'e');
   }
   const order = workloadNames.map((w) => workloadLabels[w]);
   const x = { field: 'workload', type: 'nominal', sort: order, title: null, axis: { labelAngle: -30, labelLimit: 220 } };

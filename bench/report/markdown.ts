@@ -23,7 +23,7 @@ function ratioTable(report: DatabaseReport): string[] {
   return lines;
 }
 
-/** The strategy modes — (c) RLS, (d) schema per tenant — as ratios to the same baseline (a). */
+/** The strategy modes — (c) RLS, (d) schema per tenant, (e) database per tenant — as ratios to the same baseline (a). */
 function modesTable(report: DatabaseReport): string[] {
   const keys = [...new Set(report.compare!.workloads.flatMap((w) => w.results.map((r) => r.key)))].filter((k) => k !== 'a' && k !== 'b');
   if (keys.length === 0) return [];

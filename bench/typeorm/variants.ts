@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { type DataSource, DataSource as TypeOrmDataSource, type EntityManager } from 'typeorm';
 import { Tenancy } from '../../src/index.js';
 import { CaptureLogger, type DbKind, dataSourceOptions, plainDataSource } from './datasources.js';
@@ -179,8 +180,52 @@ const schemaPerTenant: Variant = {
   },
 };
 
-/** Every variant, baseline first. (e) database per tenant is not measured yet (it needs a database per tenant of the 100). */
-export const variants: readonly Variant[] = [handWritten, tenantManager, rowLevelSecurity, schemaPerTenant];
+/**
+ * (e) Database per tenant (SQLite): each tenant's rows copied into its own database file, the
+ * manager routed to that tenant's DataSource (all 100 kept open: maxOpen 100).
+ */
+const databasePerTenant: Variant = {
+  key: 'e',
+  label: 'typeorm-tenancy, database per tenant',
+  description: "strategy 'database': one SQLite file per tenant, routed managers, all DataSources open",
+  databases: ['sqlite'],
+  async create(env) {
+    const admin = await plainDataSource('sqlite', env.target, new CaptureLogger());
+    const tenants = ((await admin.query('SELECT id FROM tenants ORDER BY id')) as Array<{ id: number }>).map((t) => t.id);
+    const file = (tenantId: string | number) => `${env.target}.tenant-${tenantId}.sqlite`;
+    for (const id of tenants) {
+      const tenantDs = new TypeOrmDataSource(dataSourceOptions('sqlite', file(id), new CaptureLogger(), { synchronize: true }));
+      new Tenancy(tenantDs, { defaultManager: 'unscoped' });
+      await tenantDs.initialize();
+      await tenantDs.destroy();
+      await admin.query(`ATTACH DATABASE '${file(id)}' AS tenant_db`);
+      await admin.query('INSERT INTO tenant_db.tenants SELECT * FROM tenants WHERE id = ?', [id]);
+      await admin.query('INSERT INTO tenant_db.authors SELECT * FROM authors WHERE tenant_id = ?', [id]);
+      await admin.query('INSERT INTO tenant_db.posts SELECT * FROM posts WHERE tenant_id = ?', [id]);
+      await admin.query('DETACH DATABASE tenant_db');
+    }
+    const ds = new TypeOrmDataSource(dataSourceOptions('sqlite', env.target, env.logger));
+    const tenancy = new Tenancy(ds, {
+      strategy: 'database',
+      database: { dataSourceOptions: (t) => dataSourceOptions('sqlite', file(t), env.logger), maxOpen: tenants.length, idleTimeoutMs: 3_600_000 },
+    });
+    await ds.initialize();
+    for (const id of tenants) await tenancy.open(id); // createQueryBuilder (list workload) is synchronous
+    return {
+      ops: tenantOps(tenancy),
+      dataSource: ds,
+      close: async () => {
+        await tenancy.destroy();
+        await ds.destroy();
+        await admin.destroy();
+        for (const id of tenants) for (const suffix of ['', '-wal', '-shm']) await rm(`${file(id)}${suffix}`, { force: true });
+      },
+    };
+  },
+};
+
+/** Every variant, baseline first. */
+export const variants: readonly Variant[] = [handWritten, tenantManager, rowLevelSecurity, schemaPerTenant, databasePerTenant];
 
 export function variantsFor(db: DbKind, only?: string): Variant[] {
   return variants.filter((v) => v.databases.includes(db) && (only === undefined || v.key === only));
