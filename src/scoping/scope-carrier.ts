@@ -13,10 +13,10 @@ export type Erased<Q> = new (...args: any[]) => Q;
 
 /**
  * Carries a scope through everything TypeORM derives from a builder: clones,
- * `createQueryBuilder()` (subqueries, Brackets), transitions to the other builder
- * kinds (which TypeORM builds from a global registry), and runners the builder
- * creates for itself. The tenant value is added at render time in
- * `getParameters()`, like TypeORM's own discriminator parameter.
+ * `createQueryBuilder()` (subqueries, Brackets) and transitions to the other
+ * builder kinds (which TypeORM builds from a global registry). Renders the tenant
+ * criterion of every FROM alias in WHERE; the tenant value is added at render time
+ * in `getParameters()`, like TypeORM's own discriminator parameter.
  */
 export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase & (abstract new (...args: any[]) => ScopeCarrier) {
   abstract class ScopeCarryingQueryBuilder extends Base implements ScopeCarrier {
