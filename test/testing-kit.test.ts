@@ -1,7 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { DataSource, type EntityManager } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy } from '../src/index.js';
@@ -14,6 +11,7 @@ import {
 import { blogEntities, Category, Comment, Post, Setting, Tag } from './fixtures/blog.js';
 import { type BlogWorld, createBlogWorld } from './support/blog-world.js';
 import { createAppRole } from './support/app-role.js';
+import { notesWorld, runBuilt, skipWithoutBuild } from './support/built-package.js';
 import { adminQuery, databaseKinds } from './support/databases.js';
 
 /**
@@ -221,37 +219,17 @@ describe.skipIf(!hasPostgres)('typeorm-tenancy/testing with PostgreSQL row-level
 
 // Through the built package, as an application loads it: `typeorm-tenancy` and `typeorm-tenancy/testing`
 // must share one Tenancy and one set of decorator marks (a shared chunk), in both module systems.
-const root = join(import.meta.dirname, '..');
-const built = ['testing.cjs', 'testing.mjs', 'testing.d.cts', 'testing.d.mts'].every((f) => existsSync(join(root, 'dist', f)));
-describe.skipIf(!built && process.env.CI !== 'true')('typeorm-tenancy/testing from the built package', () => {
-  const program = (load: string) => `
-    ${load}
-    const { DataSource, Entity, Column, PrimaryGeneratedColumn } = typeorm;
-    const { Tenancy, TenantEntity, TenantScoped } = tenancyLib;
-    class Tenant {}
-    PrimaryGeneratedColumn()(Tenant.prototype, 'id');
-    Entity('tenants')(Tenant); TenantEntity()(Tenant);
-    class Note {}
-    PrimaryGeneratedColumn()(Note.prototype, 'id');
-    Column('varchar')(Note.prototype, 'text');
-    TenantScoped()(Note); Entity('notes')(Note);
-    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Tenant, Note], synchronize: true });
-    const tenancy = new Tenancy(ds);
-    await ds.initialize();
+const kitFiles = ['testing.cjs', 'testing.mjs', 'testing.d.cts', 'testing.d.mts'];
+describe.skipIf(skipWithoutBuild('testing-kit', kitFiles))('typeorm-tenancy/testing from the built package', () => {
+  const body = `${notesWorld}
     const report = await kit.probeTenantIsolation({ tenancy });
     const leak = await kit.assertTenantIsolation({ tenancy: { manager: () => ds.createEntityManager() }, dataSource: ds }).catch((e) => e.code);
     console.log(JSON.stringify({ ok: report.ok, entities: [...new Set(report.probes.map((p) => p.entity))], leak }));
     await ds.destroy();`;
   const expected = JSON.stringify({ ok: true, entities: ['Note'], leak: 'TENANCY_ISOLATION_LEAK' });
-  const node = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 20_000 }).trim();
+  const imports = { typeorm: 'typeorm', 'typeorm-tenancy': 'lib', 'typeorm-tenancy/testing': 'kit' };
 
-  it('require()', () => {
-    const load = "require('reflect-metadata'); const typeorm = require('typeorm'); const tenancyLib = require('typeorm-tenancy'); const kit = require('typeorm-tenancy/testing');";
-    expect(node(['-e', `(async () => { ${program(load)} })().catch((e) => { console.error(e); process.exit(1); });`])).toBe(expected);
-  });
-
-  it('import()', () => {
-    const load = "await import('reflect-metadata'); const typeorm = await import('typeorm'); const tenancyLib = await import('typeorm-tenancy'); const kit = await import('typeorm-tenancy/testing');";
-    expect(node(['--input-type=module', '-e', program(load)])).toBe(expected);
+  it.each(['cjs', 'esm'] as const)('%s', (system) => {
+    expect(runBuilt(system, imports, body)).toBe(expected);
   });
 });
