@@ -6,11 +6,11 @@ import { setConfigSql, setLocalRoleSql } from './policy-sql.js';
 import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
-// What the open transaction of a runner is bound to: a tenant id, or the bypass role.
+// What the open transaction of a runner is bound to: a tenant (or the bypass) and its tenant id.
 const bindings = new WeakMap<QueryRunner, string>();
 
 function bindingKey(scope: ScopeContext): string {
-  return scope.safe ? `tenant:${String(scope.tenantId)}` : 'bypass';
+  return `${scope.safe ? 'tenant' : 'bypass'}:${String(scope.tenantId)}`;
 }
 
 /** Refuses `{ safe: false }` in RLS mode when no bypass role is configured. */
@@ -29,25 +29,29 @@ export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, t
  * setting and/or the tenant schema's `search_path`, each a transaction-local
  * `set_config(name, value, true)` with bound parameters; `SET LOCAL ROLE
  * <bypassRole>` for `{ safe: false }` under RLS. All end with the transaction, so
- * a pooled connection never carries a tenant to its next user. A scope without a
- * tenant binds nothing: policies then show no rows, the default schema is used.
+ * a pooled connection never carries a tenant to its next user. `{ safe: false }`
+ * lifts the tenant criterion, not the storage: the tenant schema stays first on
+ * `search_path`. A scope without a tenant binds nothing: policies then show no
+ * rows, the default schema is used.
  */
 async function bind(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry): Promise<void> {
   const key = bindingKey(scope);
-  if (bindings.get(runner) === key) return;
+  const previous = bindings.get(runner);
+  if (previous === key) return;
   const { rls, schemas } = registry;
-  if (!scope.safe) {
-    if (!rls) return;
+  const settings: Array<[string, string]> = [];
+  if (scope.tenantId !== undefined) {
+    if (rls && scope.safe) settings.push([rls.setting, String(scope.tenantId)]);
+    if (schemas) settings.push(['search_path', schemas.searchPath(scope.tenantId)]);
+  }
+  // Back from a bypass in the same transaction: the policies apply again.
+  if (rls && scope.safe && previous?.startsWith('bypass:')) settings.push(['role', 'none']);
+  if (!scope.safe && rls) {
     assertBypassAllowed(rls, scope.tenantId);
     await runner.query(setLocalRoleSql(rls.bypassRole!));
-  } else if (scope.tenantId !== undefined) {
-    const settings: Array<[string, string]> = [];
-    if (rls) settings.push([rls.setting, String(scope.tenantId)]);
-    if (schemas) settings.push(['search_path', schemas.searchPath(scope.tenantId)]);
-    await runner.query(setConfigSql(settings.length), settings.flat());
-  } else {
-    return;
   }
+  if (settings.length) await runner.query(setConfigSql(settings.length), settings.flat());
+  else if (scope.safe || !rls) return;
   bindings.set(runner, key);
 }
 

@@ -190,6 +190,15 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
     expect(await em.count(Post, { safe: false })).toBe(5);
     expect(((await em.query('SELECT count(*)::int AS n FROM posts', [], { safe: false })) as Array<{ n: number }>)[0]!.n).toBe(5);
     expect(((await app.query('SELECT current_user AS u')) as Array<{ u: string }>)[0]!.u).toBe(appRole); // SET LOCAL ended with it
+    // A bypass and then a scoped operation in one transaction: the policies apply again after it.
+    await em.transaction(async (tx) => {
+      const raw = async (sql: string) => ((await tx.queryRunner!.query(sql)) as Array<Record<string, unknown>>)[0]!;
+      expect(await tx.count(Post, { safe: false })).toBe(5);
+      expect((await raw('SELECT current_user AS u')).u).toBe(bypassRole);
+      expect(await tx.count(Post)).toBe(3);
+      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
+      expect(Number((await raw('SELECT count(*) AS n FROM posts')).n)).toBe(3);
+    });
     const strict = appDataSource();
     const noBypass = new Tenancy(strict, { rowLevelSecurity: true, defaultManager: 'unscoped' });
     await strict.initialize();
