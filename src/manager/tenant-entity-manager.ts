@@ -71,7 +71,8 @@ export class TenantEntityManager extends EntityManager {
     if (!this.scope.safe) return this;
     assertBypassAllowed(this.scope.registry.rls, this.scope.tenantId);
     if (!this.#bypass) {
-      this.#bypass = new TenantEntityManager(this.dataSource, undefined, { registry: this.scope.registry, tenantId: undefined, safe: false });
+      // The tenant stays known (its schema, its database); only the criterion is lifted.
+      this.#bypass = new TenantEntityManager(this.dataSource, undefined, { registry: this.scope.registry, tenantId: this.scope.tenantId, safe: false });
       shareQueryRunner(this.#bypass, this.queryRunner);
     }
     return this.#bypass;
@@ -102,7 +103,7 @@ export class TenantEntityManager extends EntityManager {
       const { safe } = splitSafe(queryRunnerOrOptions, false);
       if (!safe) {
         assertBypassAllowed(scope.registry.rls, scope.tenantId);
-        scope = { registry: scope.registry, tenantId: undefined, safe: false };
+        scope = { registry: scope.registry, tenantId: scope.tenantId, safe: false };
       }
       queryRunner = undefined;
     }
@@ -252,8 +253,9 @@ export class TenantEntityManager extends EntityManager {
   override async query<T = any>(query: string, parameters?: any[], options?: SafeOption): Promise<T> {
     const { safe } = splitSafe(options ?? {}, false);
     const { registry } = this.scope;
-    if (registry.rls && (this.scope.tenantId !== undefined || !safe)) {
-      const scope: ScopeContext = safe ? this.scope : { registry, tenantId: undefined, safe: false };
+    // RLS: the database scopes raw SQL, so it runs bound; schema strategy: { safe: false } runs in the tenant schema.
+    if (registry.rls ? this.scope.tenantId !== undefined || !safe : registry.schemas !== undefined && !safe) {
+      const scope: ScopeContext = safe ? this.scope : { registry, tenantId: this.scope.tenantId, safe: false };
       return inScopedTransaction(registry, scope, this.queryRunner, (runner) => runner.query(query, parameters) as Promise<T>);
     }
     if (safe && this.scope.safe && this.refusesRawSql()) {
