@@ -1,6 +1,6 @@
 import type { ObjectLiteral, QueryBuilder, QueryRunner } from 'typeorm';
 import { UnsafeQueryError } from '../errors.js';
-import { runnerOf } from '../internal/typeorm/instance-members.js';
+import { carryFindState, runnerOf } from '../internal/typeorm/instance-members.js';
 import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
 import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
@@ -115,7 +115,12 @@ export function underTransactionBinding<T, Q extends AnyQueryBuilder & ScopeCarr
   const scope = qb[SCOPE];
   if (!scope?.registry.bindsTransactions) return direct();
   const own = runnerOf(qb);
-  return inScopedTransaction(scope.registry, scope, own, (runner) => (runner === own ? direct() : again(qb.clone().setQueryRunner(runner) as Q)));
+  return inScopedTransaction(scope.registry, scope, own, (runner) => {
+    if (runner === own) return direct();
+    const bound = qb.clone().setQueryRunner(runner) as Q;
+    carryFindState(qb, bound);
+    return again(bound);
+  });
 }
 
 /**

@@ -82,6 +82,14 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     await ds.destroy();
   });
 
+  it('instance-members.ts (carryFindState): clone() drops the find state a select builder keeps outside its expression map', () => {
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    const qb = new SelectQueryBuilder(ds) as unknown as Record<string, unknown> & { clone(): Record<string, unknown> };
+    for (const field of ['findOptions', 'relationMetadatas', 'eagerLoadChain']) expect(field in qb, `SelectQueryBuilder.${field}`).toBe(true);
+    qb.relationMetadatas = ['marker'];
+    expect(qb.clone().relationMetadatas).toEqual([]); // if TypeORM starts copying it, carryFindState can go
+  });
+
   it('tenancy.ts: lazy relation getters bind to dataSource.relationLoader while metadata is built', () => {
     // enableLazyLoad is called on the loader the DataSource holds at build time; the replacement must happen before initialize().
     const source = String(RelationLoader.prototype.enableLazyLoad);

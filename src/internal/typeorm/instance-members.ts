@@ -57,3 +57,14 @@ export function transactionDepthOf(queryRunner: QueryRunner): number {
 export function runnerOf(qb: object): QueryRunner | undefined {
   return (qb as { queryRunner?: QueryRunner }).queryRunner;
 }
+
+// SelectQueryBuilder state kept on the builder, not in its expression map, so `clone()` drops it:
+// the find options and the relations that relationLoadStrategy "query" loads after the main query.
+const findStateFields = ['findOptions', 'relationMetadatas', 'eagerLoadChain'] as const;
+
+/** Copies the find state `clone()` does not carry from one select builder to its clone. */
+export function carryFindState(from: object, to: object): void {
+  for (const field of findStateFields) {
+    if (field in from) Object.assign(to, { [field]: (from as Record<string, unknown>)[field] });
+  }
+}
