@@ -1,6 +1,6 @@
 import type { DataSource, EntitySubscriberInterface, ObjectLiteral, QueryRunner, SelectQueryBuilder } from 'typeorm';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
-import { MissingTenantError } from '../errors.js';
+import { MissingTenantError, TenancyConfigError } from '../errors.js';
 import { RelationLoader } from '../internal/typeorm/deep-imports.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
@@ -85,6 +85,19 @@ export class TenantRelationLoader extends RelationLoader {
       scope ??= entityScope;
     }
     scope ??= registry.contextScope();
+    if (scope && scope.registry !== registry) {
+      // Loaded by another DataSource of the same entity classes (a tenant database, a shard):
+      // TypeORM's prototype getter reached this loader, but the rows live where the entity came from.
+      const origin = scope.registry.dataSource;
+      const own = origin.getMetadata(relation.entityMetadata.target).findRelationWithPropertyPath(relation.propertyPath);
+      if (!own) {
+        throw new TenancyConfigError(`The DataSource that loaded this ${relation.entityMetadata.name} has no relation ${relation.propertyPath}.`, {
+          entity: relation.entityMetadata.name,
+          operation: 'relation load',
+        });
+      }
+      return loadRelationInScope(origin, own, entityOrEntities, undefined, scope, loadEagerRelations);
+    }
     return loadRelationInScope(this.#dataSource, relation, entityOrEntities, queryRunner, scope, loadEagerRelations);
   }
 }

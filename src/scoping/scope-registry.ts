@@ -6,6 +6,8 @@ import type { ScopeContext } from './scope-context.js';
 import type { TenantId, TenantKey } from './tenant-key.js';
 import type { ResolvedRowLevelSecurity } from '../postgres/rls-options.js';
 
+const loadedEntityScopes = new WeakMap<object, ScopeContext>();
+
 /** Where the schema strategy keeps a tenant's tables. */
 export interface TenantSchemas {
   /** The tenant's schema name (validated identifier). */
@@ -38,8 +40,13 @@ export class ScopeRegistry {
    * runner between every caller, so a runner cannot carry a tenant.
    */
   readonly ambient = new AsyncLocalStorage<ScopeContext>();
-  /** Entities loaded through a scope: lazy relations of these load in the same scope. */
-  readonly entityScopes = new WeakMap<object, ScopeContext>();
+  /**
+   * Entities loaded through a scope: lazy relations of these load in the same scope.
+   * One map for every registry: TypeORM puts lazy getters on the entity prototype,
+   * so they call the loader of whichever DataSource initialized last, which must
+   * find the scope (and DataSource) that loaded the entity.
+   */
+  readonly entityScopes: WeakMap<object, ScopeContext> = loadedEntityScopes;
 
   constructor(
     readonly dataSource: DataSource,
