@@ -110,7 +110,13 @@ export class DataSourcePool<T> {
   }
 }
 
-/** A DataSource for a pool entry: the main DataSource's entities with the given connection options. */
+/**
+ * A DataSource for a pool entry: the main DataSource's entities with the given
+ * connection options. Subscribers, naming strategy and logging also come from the
+ * main DataSource unless the options set their own, so an audit subscriber or a
+ * query logger sees every tenant's operations, and table names agree.
+ */
 export function derivedDataSource(main: DataSource, options: DataSourceOptions): DataSource {
-  return new DataSource({ ...options, entities: main.options.entities ?? [] } as DataSourceOptions);
+  const { subscribers, namingStrategy, logger, logging } = main.options;
+  return new DataSource({ subscribers, namingStrategy, logger, logging, ...options, entities: main.options.entities ?? [] } as DataSourceOptions);
 }

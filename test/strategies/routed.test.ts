@@ -1,7 +1,7 @@
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntitySubscriberInterface, EventSubscriber, type InsertEvent } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageUnavailableError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
 import { blogEntities, Category, Post, Tag, Tenant, User } from '../fixtures/blog.js';
@@ -9,6 +9,18 @@ import { adminQuery, createTestDatabase, databaseKinds, type TestDatabase } from
 import { type PostgresServer, startSecondPostgres } from '../support/second-postgres.js';
 
 const titles = (posts: Post[]) => posts.map((p) => p.title).sort();
+
+// An application subscriber configured on the main DataSource only.
+const audited: Array<[string, number]> = [];
+@EventSubscriber()
+class PostAudit implements EntitySubscriberInterface<Post> {
+  listenTo() {
+    return Post;
+  }
+  afterInsert(event: InsertEvent<Post>) {
+    audited.push([event.entity.title, event.entity.tenantId]);
+  }
+}
 
 describe.each(databaseKinds())("strategy 'database' on %s", (kind) => {
   let db: TestDatabase;
@@ -28,7 +40,7 @@ describe.each(databaseKinds())("strategy 'database' on %s", (kind) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    main = new DataSource({ ...db.options, entities: blogEntities, synchronize: true } as never);
+    main = new DataSource({ ...db.options, entities: blogEntities, subscribers: [PostAudit], synchronize: true } as never);
     tenancy = new Tenancy(main, { strategy: 'database', defaultManager: 'unscoped', database: { dataSourceOptions: tenantOptions, maxOpen: 2, idleTimeoutMs: 60_000 } });
     await main.initialize();
     tenants = [];
@@ -43,6 +55,7 @@ describe.each(databaseKinds())("strategy 'database' on %s", (kind) => {
   });
 
   it('each tenant gets its own database; the same manager API reads and writes only there', async () => {
+    audited.length = 0;
     for (const t of tenants) {
       const em = tenancy.manager(t);
       expect(em).toBeInstanceOf(TenantEntityManager);
@@ -51,6 +64,8 @@ describe.each(databaseKinds())("strategy 'database' on %s", (kind) => {
       const category = await em.save(Category, { name: `${t.name}-cat` });
       await em.save(Post, [{ title: `${t.name}-1`, author: alice, category }, { title: `${t.name}-2`, author: alice }]);
     }
+    // The main DataSource's subscribers run in every tenant database.
+    expect(audited.filter(([title]) => title.startsWith('acme-'))).toEqual([['acme-1', tenants[0]!.id], ['acme-2', tenants[0]!.id]]);
     for (const t of tenants) {
       const em = tenancy.manager(t);
       expect(titles(await em.find(Post))).toEqual([`${t.name}-1`, `${t.name}-2`]);
