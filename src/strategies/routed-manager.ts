@@ -48,7 +48,8 @@ export function routedManager(placeholder: TenantEntityManager, tenantId: Tenant
           return Object.assign(new Custom(repository.target, proxy as unknown as EntityManager), { ...repository, manager: proxy });
         };
       }
-      const member = Reflect.get(target, property, receiver) as unknown;
+      // The placeholder as receiver: its getters read private fields a proxy does not have.
+      const member = Reflect.get(target, property, target) as unknown;
       if (typeof member !== 'function') return member;
       if (needsOpen.has(property)) {
         return (...args: unknown[]) => {
