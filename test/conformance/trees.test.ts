@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Category, Folder } from '../fixtures/blog.js';
-import { createBlogWorld, type BlogWorld } from '../support/blog-world.js';
-import { conformanceKinds } from '../support/databases.js';
+import { conformanceCases, createBlogWorld, type BlogWorld } from '../support/blog-world.js';
 
 type Named = { name: string; children?: Named[] };
 const names = (nodes: Named[]): unknown => nodes.map((n) => (n.children?.length ? [n.name, names(n.children)] : n.name));
 
-describe.each(await conformanceKinds())('trees on %s', (kind) => {
+describe.each(await conformanceCases())('trees on $name', (c) => {
   let w: BlogWorld;
   beforeAll(async () => {
-    w = await createBlogWorld(kind);
+    w = await createBlogWorld(c);
   });
   afterAll(async () => w?.close());
 
