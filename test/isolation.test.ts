@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as typeorm from 'typeorm';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { describe, expect, it } from 'vitest';
@@ -107,6 +110,40 @@ describe('isolation of the library itself', () => {
     } finally {
       await ds.destroy();
       await db.drop();
+    }
+  });
+
+  it('a plain DataSource with the same entities, initialized later, does not take over lazy loads of tenant-loaded entities', async () => {
+    const { Tenancy } = await import('../src/index.js');
+    const { blogEntities, Comment, Post, Tenant } = await import('./fixtures/blog.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tenancy-lazy-'));
+    const file = join(dir, 'shared.sqlite');
+    const scoped = new DataSource({ type: 'better-sqlite3', database: file, entities: blogEntities, synchronize: true });
+    const tenancy = new Tenancy(scoped, { defaultManager: 'unscoped' });
+    await scoped.initialize();
+    const [a, b] = await scoped.manager.save(Tenant, [{ name: 'a' }, { name: 'b' }]);
+    const foreign = await scoped.manager.save(Post, { title: 'b-post', tenantId: b!.id });
+    await scoped.manager.save(Comment, { body: 'a-comment', tenantId: a!.id } as never);
+    await scoped.query(`UPDATE comments SET pinnedId = ${foreign.id}`);
+    // TypeORM moves the lazy getters on the entity prototypes to the loader of the DataSource initialized last.
+    const plain = new DataSource({ type: 'better-sqlite3', database: file, entities: blogEntities });
+    await plain.initialize();
+    try {
+      const em = tenancy.manager(a!.id);
+      const loaded = await em.findOneByOrFail(Comment, { body: 'a-comment' });
+      expect(await loaded.pinned).toBeNull();
+      const [listed] = await em.find(Comment);
+      expect(await listed!.pinned).toBeNull();
+      const saved = await em.save(em.create(Comment, { body: 'a-saved' }));
+      await scoped.query(`UPDATE comments SET pinnedId = ${foreign.id} WHERE id = ${saved.id}`);
+      expect(await saved.pinned).toBeNull();
+      // The plain DataSource's own entities stay plain TypeORM.
+      const viaPlain = await plain.manager.findOneByOrFail(Comment, { body: 'a-comment' });
+      expect((await viaPlain.pinned)?.title).toBe('b-post');
+    } finally {
+      await plain.destroy();
+      await scoped.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -86,8 +86,8 @@ export class TenantRelationLoader extends RelationLoader {
     }
     scope ??= registry.contextScope();
     if (scope && scope.registry !== registry) {
-      // Loaded by another DataSource of the same entity classes (a tenant database, a shard):
-      // TypeORM's prototype getter reached this loader, but the rows live where the entity came from.
+      // Saved or loaded by another DataSource of the same entity classes (a tenant database, a
+      // shard), but its getter is this DataSource's: the rows live where the entity came from.
       const origin = scope.registry.dataSource;
       const own = origin.getMetadata(relation.entityMetadata.target).findRelationWithPropertyPath(relation.propertyPath);
       if (!own) {

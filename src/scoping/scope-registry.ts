@@ -42,9 +42,10 @@ export class ScopeRegistry {
   readonly ambient = new AsyncLocalStorage<ScopeContext>();
   /**
    * Entities loaded through a scope: lazy relations of these load in the same scope.
-   * One map for every registry: TypeORM puts lazy getters on the entity prototype,
-   * so they call the loader of whichever DataSource initialized last, which must
-   * find the scope (and DataSource) that loaded the entity.
+   * One map for every registry: a lazy getter calls the loader of the DataSource that
+   * built the object (the main one for a routed manager's `create()`) or, for `new`,
+   * the prototype's (the DataSource initialized last); that loader must find the
+   * scope, and so the DataSource, that saved or loaded the entity.
    */
   readonly entityScopes: WeakMap<object, ScopeContext> = loadedEntityScopes;
 
