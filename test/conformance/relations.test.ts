@@ -99,6 +99,10 @@ describe.each(await conformanceCases())('relations on $name', (c) => {
     const fresh = em.create(Comment, { body: 'fresh' });
     await em.save(fresh);
     expect(await fresh.pinned).toBeNull();
+    // ... and loads from the tenant's own storage (a created object's getter is the main DataSource's).
+    const pinnedLater = await em.save(em.create(Comment, { body: 'pinned-later' }));
+    await em.createQueryBuilder().relation(Comment, 'pinned').of(pinnedLater.id).set(w.posts.a1.id);
+    expect((await pinnedLater.pinned)?.title).toBe('acme-1');
     // Entities loaded with { safe: false } lazy-load without scoping, on purpose.
     const bypassed = await em.findOneOrFail(Comment, { where: { body: 'acme-c-poisoned' }, safe: false });
     expect((await bypassed.pinned)?.title).toBe('globex-1');

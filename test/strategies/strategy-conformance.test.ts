@@ -8,8 +8,9 @@ import { blogEntities, Category, Comment, Post, Setting, Tag, Tenant, User } fro
 import { adminQuery, createTestDatabase, databaseKinds, type DatabaseKind, type TestDatabase } from '../support/databases.js';
 import { startSecondPostgres, type PostgresServer } from '../support/second-postgres.js';
 
-// The core probes against every strategy: the same manager API, the same answers. Rows are
-// told apart by title (ids may repeat across schemas and databases).
+// The same manager API gives the same answers on every strategy, each storage seeded through the
+// library itself (rows told apart by title: ids repeat across schemas and databases), shards on two
+// real PostgreSQL servers. The full poisoned conformance suite runs per strategy in test/conformance/.
 
 interface StrategyCase {
   name: string;
