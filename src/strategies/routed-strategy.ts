@@ -146,6 +146,7 @@ export class ShardStrategy implements StorageStrategy, Route {
   readonly #options: ShardingOptions;
   readonly #tenantTarget: () => Function;
   readonly pool: DataSourcePool<RoutedTarget>;
+  readonly #lastShard = new Map<string, string>();
 
   constructor(main: DataSource, options: ShardingOptions, attach: Attach, tenantTarget: () => Function) {
     this.#options = options;
@@ -169,22 +170,38 @@ export class ShardStrategy implements StorageStrategy, Route {
   }
 
   async use<R>(tenantId: TenantId, fn: (manager: TenantEntityManager) => Promise<R>): Promise<R> {
-    const shard = await this.#options.shardOf(tenantId);
+    const shard = await this.#shardOf(tenantId);
     return this.pool.use(shard, (target) => fn(target.manager(tenantId)));
   }
 
+  /**
+   * For synchronous calls (`createQueryBuilder`): the shard `shardOf` gave the last time
+   * (a directory lookup is asynchronous), else its answer if it gives one synchronously.
+   */
   peek(tenantId: TenantId): TenantEntityManager | undefined {
-    const shard = this.#options.shardOf(tenantId);
-    return typeof shard === 'string' ? this.pool.peek(shard)?.manager(tenantId) : undefined;
+    let shard = this.#lastShard.get(String(tenantId));
+    if (shard === undefined) {
+      const answer = this.#options.shardOf(tenantId);
+      if (typeof answer !== 'string') return void answer.catch(() => undefined);
+      shard = answer;
+    }
+    return this.pool.peek(shard)?.manager(tenantId);
+  }
+
+  async #shardOf(tenantId: TenantId): Promise<string> {
+    const shard = await this.#options.shardOf(tenantId);
+    this.#lastShard.set(String(tenantId), shard);
+    return shard;
   }
 
   async provision(tenantId: TenantId, _runner: QueryRunner, tenant: ObjectLiteral): Promise<void> {
-    const shard = await this.#options.shardOf(tenantId);
+    const shard = await this.#shardOf(tenantId);
     await this.pool.use(shard, (target) => copyTenantRow(target.dataSource, this.#tenantTarget(), tenant));
   }
 
   async drop(tenantId: TenantId): Promise<void> {
-    const shard = await this.#options.shardOf(tenantId);
+    const shard = await this.#shardOf(tenantId);
+    this.#lastShard.delete(String(tenantId));
     await this.pool.use(shard, async (target) => {
       const metadata = target.dataSource.getMetadata(this.#tenantTarget());
       await target.dataSource

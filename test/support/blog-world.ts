@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { DataSource, type DataSourceOptions, type EntityManager, In } from 'typeorm';
 import { Tenancy, type TenancyOptions } from '../../src/index.js';
 import { blogEntities, Category, Comment, Folder, Post, Setting, Tag, Tenant, User } from '../fixtures/blog.js';
@@ -191,7 +192,7 @@ async function keepOwnRowsAndStrays(m: EntityManager, acmeStorage: boolean): Pro
 interface StorageLayout {
   tenancyOptions: TenancyOptions;
   /** Plain connection options that reach one tenant's storage (its schema, database or shard). */
-  storageOptions(tenant: number): DataSourceOptions;
+  storageOptions(tenant: number): DataSourceOptions | Promise<DataSourceOptions>;
   /** Shared tables live once (schema layout) rather than in every storage. */
   sharedOnce: boolean;
   cleanup(tenants: number[]): Promise<void>;
@@ -243,18 +244,25 @@ async function storageLayout(worldCase: WorldCase, db: TestDatabase): Promise<St
       },
     };
   }
+  // Shards from a directory table in the catalog database (an asynchronous shardOf); a new tenant is assigned on first lookup.
   const east = await createTestDatabase('postgres');
   const west = await createTestDatabase('postgres');
-  const shardOf = (t: number) => (t % 2 ? 'east' : 'west');
-  const shardUrl = (t: number) => pgUrlOf(shardOf(t) === 'east' ? east : west);
+  const directory = new pg.Pool({ connectionString: pgUrlOf(db), max: 2 });
+  await directory.query('CREATE TABLE tenant_shards (tenant_id int PRIMARY KEY, shard text NOT NULL)');
+  const shardOf = async (t: number): Promise<'east' | 'west'> => {
+    await directory.query('INSERT INTO tenant_shards VALUES ($1, $2) ON CONFLICT DO NOTHING', [t, t % 2 ? 'east' : 'west']);
+    return (await directory.query('SELECT shard FROM tenant_shards WHERE tenant_id = $1', [t])).rows[0].shard;
+  };
+  const shards = { east, west };
   return {
     tenancyOptions: {
       shards: { east: { type: 'postgres', url: pgUrlOf(east), synchronize: true }, west: { type: 'postgres', url: pgUrlOf(west), synchronize: true } },
       shardOf: (t) => shardOf(Number(t)),
     },
-    storageOptions: (t) => ({ type: 'postgres', url: shardUrl(t), ...common }),
+    storageOptions: async (t) => ({ type: 'postgres', url: pgUrlOf(shards[await shardOf(t)]), ...common }),
     sharedOnce: false,
     cleanup: async () => {
+      await directory.end();
       await east.drop();
       await west.drop();
     },
@@ -295,7 +303,7 @@ async function createStorageWorld(worldCase: WorldCase): Promise<BlogWorld> {
     let users = layout.sharedOnce ? await dataSource.manager.save(User, [{ name: 'alice' }, { name: 'bob' }]) : undefined;
     let posts: BlogWorld['posts'] | undefined;
     for (const tenant of [acme, globex]) {
-      const storage = await openStorage(layout.storageOptions(tenant.id));
+      const storage = await openStorage(await layout.storageOptions(tenant.id));
       storages.push(storage);
       const shared = layout.sharedOnce ? users! : await addSharedRows(storage, [acme, globex]);
       users ??= shared;
