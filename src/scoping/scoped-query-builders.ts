@@ -111,10 +111,18 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
     }
   }
 
-  // An explicit cache id replaces the SQL as the cache key: it must name the tenant.
+  // An explicit cache id replaces the SQL as the cache key: it must name the tenant. A bypass
+  // under the schema strategy reads the tenant's schema with the same SQL for every tenant.
   override cache(enabledOrMillisecondsOrId: boolean | number | string, maybeMilliseconds?: number): this {
     const scope = this[SCOPE];
-    const id = typeof enabledOrMillisecondsOrId === 'string' && scope?.safe
+    const perTenant = scope !== undefined && scope.tenantId !== undefined && (scope.safe || scope.registry.schemas !== undefined);
+    if (perTenant && !scope.safe && typeof enabledOrMillisecondsOrId !== 'string' && enabledOrMillisecondsOrId !== false) {
+      throw new UnsafeQueryError(
+        'A { safe: false } query under the schema strategy has the same SQL for every tenant: give its cache an id, cache("my-id", ms), which is kept per tenant.',
+        { operation: 'cache', tenant: scope.tenantId },
+      );
+    }
+    const id = typeof enabledOrMillisecondsOrId === 'string' && perTenant
       ? `tenancy:${String(scope.tenantId)}:${enabledOrMillisecondsOrId}`
       : enabledOrMillisecondsOrId;
     return super.cache(id as string, maybeMilliseconds);
