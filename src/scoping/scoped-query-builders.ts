@@ -2,6 +2,7 @@ import {
   DeleteQueryBuilder,
   InsertQueryBuilder,
   type DataSource,
+  QueryFailedError,
   type ObjectLiteral,
   type QueryRunner,
   RelationQueryBuilder,
@@ -9,7 +10,7 @@ import {
   UpdateQueryBuilder,
 } from 'typeorm';
 import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
-import { UnsafeQueryError } from '../errors.js';
+import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
 import { carryScope, type Erased, resolveRawTarget, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
@@ -165,6 +166,29 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
     if (!this.expressionMap.onUpdate) return super.createInsertExpression();
     return renderGuardedUpsert(this, scoped, scope, () => super.createInsertExpression());
   }
+
+  // Under row-level security PostgreSQL refuses ON CONFLICT DO UPDATE on a row the policy
+  // hides (rather than skipping it): the conflicting row is another tenant's.
+  override async execute(): Promise<any> {
+    try {
+      return await super.execute();
+    } catch (error) {
+      const scoped = this.expressionMap.onUpdate ? insertTarget(this) : undefined;
+      const scope = this[SCOPE];
+      if (scoped && scope?.registry.rls && isRowLevelSecurityViolation(error)) {
+        throw new TenantMismatchError(
+          `upsert on tenant-scoped ${scoped.metadata.name}: the conflicting row belongs to another tenant, and row-level security refused to update it. Nothing was written.`,
+          { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId },
+        );
+      }
+      throw error;
+    }
+  }
+}
+
+function isRowLevelSecurityViolation(error: unknown): boolean {
+  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: unknown } | undefined) : undefined;
+  return driverError?.code === '42501' && /row-level security/.test(error instanceof Error ? error.message : '');
 }
 
 /** Update: WHERE is scoped by the carrier; the tenant column itself may not change. */

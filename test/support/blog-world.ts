@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { DataSource, type DataSourceOptions, type EntityManager, In } from 'type
 import { Tenancy, type TenancyOptions } from '../../src/index.js';
 import { blogEntities, Category, Comment, Folder, Post, Setting, Tag, Tenant, User } from '../fixtures/blog.js';
 import { adminQuery, conformanceKinds, createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
+import { createAppRole } from './app-role.js';
 import { StorageInspector } from './storage-inspector.js';
 
 /** Statements a DataSource ran, for asserting the SQL the library produced. */
@@ -27,8 +29,8 @@ export class SqlLog {
   }
 }
 
-/** Where the world keeps the tenants' rows: the storage strategy under test. */
-export type WorldLayout = 'row' | 'schema' | 'database' | 'shards';
+/** Where the world keeps the tenants' rows: the storage strategy under test ('rls': row level plus PostgreSQL row-level security). */
+export type WorldLayout = 'row' | 'rls' | 'schema' | 'database' | 'shards';
 
 export interface WorldCase {
   /** Test-name label: the database kind for the row layout ("sqlite"), else kind and layout. */
@@ -48,6 +50,7 @@ export async function conformanceCases(): Promise<WorldCase[]> {
   cases.push({ name: 'sqlite, database per tenant', kind: 'sqlite', layout: 'database' });
   if (kinds.includes('postgres')) {
     cases.push(
+      { name: 'postgres, row-level security', kind: 'postgres', layout: 'rls' },
       { name: 'postgres, schema per tenant', kind: 'postgres', layout: 'schema' },
       { name: 'postgres, database per tenant', kind: 'postgres', layout: 'database' },
       { name: 'postgres, two shards', kind: 'postgres', layout: 'shards' },
@@ -84,6 +87,8 @@ export interface BlogWorld {
   posts: Record<'a1' | 'a2' | 'g1' | 'g2', Post>;
   /** Posts t1's manager reads with `{ safe: false }`: every post of its storage. */
   unsafePostCount: number;
+  /** Whether the main DataSource's own plain manager reads tenant rows (row level without RLS only). */
+  plainSeesTenantRows: boolean;
   /** The DataSource that runs a tenant's queries (the main one unless routed). */
   dataSourceOf(tenant: number): Promise<DataSource>;
   /** Creates a tenant through the catalog, with the shared rows (users) its storage needs, ready for use. */
@@ -94,7 +99,8 @@ export interface BlogWorld {
 /** Builds the world of a case; a bare database kind means the row layout. */
 export async function createBlogWorld(setup: DatabaseKind | WorldCase): Promise<BlogWorld> {
   const worldCase: WorldCase = typeof setup === 'string' ? { name: setup, kind: setup, layout: 'row' } : setup;
-  return worldCase.layout === 'row' ? createRowWorld(worldCase) : createStorageWorld(worldCase);
+  if (worldCase.layout === 'row') return createRowWorld(worldCase);
+  return worldCase.layout === 'rls' ? createRlsWorld(worldCase) : createStorageWorld(worldCase);
 }
 
 async function createRowWorld(worldCase: WorldCase): Promise<BlogWorld> {
@@ -122,6 +128,7 @@ async function createRowWorld(worldCase: WorldCase): Promise<BlogWorld> {
     bob: bob!,
     posts: seeded.posts,
     unsafePostCount: 5,
+    plainSeesTenantRows: true,
     dataSourceOf: async () => dataSource,
     createTenant: async (name) => (await m.save(Tenant, { name })).id,
     close: async () => {
@@ -129,6 +136,56 @@ async function createRowWorld(worldCase: WorldCase): Promise<BlogWorld> {
       await db.drop();
     },
   };
+}
+
+/**
+ * Row level under PostgreSQL row-level security: the row world's data, seeded and
+ * inspected by the table owner (a superuser), while the Tenancy under test connects
+ * as an application role the policies apply to (NOSUPERUSER NOBYPASSRLS), with a
+ * BYPASSRLS role for `{ safe: false }`.
+ */
+async function createRlsWorld(worldCase: WorldCase): Promise<BlogWorld> {
+  const owner = await createRowWorld({ ...worldCase, layout: 'row' });
+  const suffix = randomBytes(4).toString('hex');
+  const appRole = `tenancy_app_${suffix}`;
+  const bypassRole = `tenancy_bypass_${suffix}`;
+  const log = new SqlLog();
+  let app: DataSource | undefined;
+  const close = async () => {
+    if (app?.isInitialized) await app.destroy();
+    await owner.close();
+    await adminQuery(`DROP ROLE IF EXISTS ${appRole}`);
+    await adminQuery(`DROP ROLE IF EXISTS ${bypassRole}`);
+  };
+  try {
+    const url = await createAppRole(owner.dataSource, appRole);
+    await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
+    await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
+    await owner.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${bypassRole}`);
+    await owner.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${bypassRole}`);
+    app = new DataSource({ type: 'postgres', url, entities: blogEntities, logger: log, logging: true });
+    const tenancy = new Tenancy(app, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
+    await app.initialize();
+    const runner = owner.dataSource.createQueryRunner();
+    await tenancy.rls.install(runner);
+    await runner.release();
+    const appDataSource = app;
+    log.clear();
+    return {
+      ...owner,
+      case: worldCase,
+      dataSource: appDataSource,
+      tenancy,
+      log,
+      plainSeesTenantRows: false,
+      dataSourceOf: async () => appDataSource,
+      createTenant: async (name) => ((await tenancy.tenants.create({ name })) as Tenant).id,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 /** The rows of one storage (all of them for the row layout), in a fixed order so ids agree across storages. */
@@ -329,6 +386,7 @@ async function createStorageWorld(worldCase: WorldCase): Promise<BlogWorld> {
       bob: users![1]!,
       posts: posts!,
       unsafePostCount,
+      plainSeesTenantRows: false,
       dataSourceOf,
       createTenant: async (name) => {
         const tenant = (await tenancy.tenants.create({ name })) as Tenant;
