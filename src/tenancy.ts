@@ -121,6 +121,14 @@ export class Tenancy {
 
   #createStrategy(): StorageStrategy {
     const strategy = this.options.strategy ?? 'row';
+    // Policies are installed on the main DataSource's tables: tenant schemas, databases and shards would go without.
+    if (this.options.rowLevelSecurity && (strategy !== 'row' || this.options.shards)) {
+      throw new TenancyConfigError(
+        `rowLevelSecurity protects the row strategy on one database; it is not applied to ${this.options.shards ? 'shards' : `strategy '${String(strategy)}'`}. ` +
+          'Drop rowLevelSecurity, or use the row strategy.',
+        { operation: 'new Tenancy' },
+      );
+    }
     const attach = (dataSource: DataSource) => {
       const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys: this.options.compositeKeys });
       return { dataSource, manager: (tenantId: TenantId) => inner.manager(tenantId) };

@@ -130,6 +130,11 @@ describe.skipIf(!hasPostgres)("strategy 'schema' (PostgreSQL)", () => {
     const sqlite = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: blogEntities });
     expect(() => new Tenancy(sqlite, { strategy: 'schema' })).toThrow(/better-sqlite3/);
     expect(() => new Tenancy(sqlite, { strategy: 'shard' as never })).toThrow(TenancyConfigError);
+    // Row-level security is installed on the main DataSource's tables only: refused where tenants' rows live elsewhere.
+    const pg = () => new DataSource({ ...db.options, entities: blogEntities } as never);
+    expect(() => new Tenancy(pg(), { strategy: 'schema', rowLevelSecurity: true })).toThrow(/not applied to strategy 'schema'/);
+    expect(() => new Tenancy(pg(), { strategy: 'database', rowLevelSecurity: true, database: { dataSourceOptions: () => ({ type: 'postgres' }) } })).toThrow(TenancyConfigError);
+    expect(() => new Tenancy(pg(), { rowLevelSecurity: true, shards: { a: { type: 'postgres' } }, shardOf: () => 'a' })).toThrow(/not applied to shards/);
     const evil = new Tenancy(new DataSource({ ...db.options, entities: blogEntities } as never), { strategy: 'schema', schema: { schemaName: () => 'x"; drop' } });
     void evil;
     expect(() => tenancy.manager('not-a-number')).toThrow(MissingTenantError);
