@@ -169,20 +169,19 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
 
   // Under row-level security PostgreSQL refuses ON CONFLICT DO UPDATE on a row the policy
   // hides (rather than skipping it): the conflicting row is another tenant's.
-  override async execute(): Promise<any> {
-    try {
-      return await super.execute();
-    } catch (error) {
-      const scoped = this.expressionMap.onUpdate ? insertTarget(this) : undefined;
-      const scope = this[SCOPE];
-      if (scoped && scope?.registry.rls && isRowLevelSecurityViolation(error)) {
+  override execute(): Promise<any> {
+    const scope = this[SCOPE];
+    if (!scope?.registry.rls || !this.expressionMap.onUpdate) return super.execute();
+    return super.execute().catch((error: unknown) => {
+      const scoped = insertTarget(this);
+      if (scoped && isRowLevelSecurityViolation(error)) {
         throw new TenantMismatchError(
           `upsert on tenant-scoped ${scoped.metadata.name}: the conflicting row belongs to another tenant, and row-level security refused to update it. Nothing was written.`,
           { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId },
         );
       }
       throw error;
-    }
+    });
   }
 }
 
