@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type DataSource, type QueryRunner } from 'typeorm';
+import { type DataSource, type EntityTarget, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { MissingTenantError, TenancyConfigError } from './errors.js';
 import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder } from './internal/typeorm/instance-members.js';
 import { prepareTenantSchema } from './metadata/prepare-tenant-schema.js';
@@ -21,8 +21,12 @@ import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
 import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-strategy.js';
 import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
 import { DatabaseStrategy, type DatabaseStrategyOptions, ShardStrategy, type ShardingOptions } from './strategies/routed-strategy.js';
-import { routedManager } from './strategies/routed-manager.js';
+import { contextRoutedManager, routedManager } from './strategies/routed-manager.js';
 import { forEachTenant, type MigrateAllOptions, type MigrationSummary, TenantCatalog } from './strategies/tenant-catalog.js';
+
+function isQueryRunner(value: unknown): value is QueryRunner {
+  return typeof value === 'object' && value !== null && 'query' in value && 'connection' in value;
+}
 
 /** Options of `new Tenancy(dataSource, options)`. */
 export interface TenancyOptions {
@@ -98,15 +102,21 @@ export class Tenancy {
     this.#strategy = this.#createStrategy();
     this.#loader = new TenantRelationLoader(dataSource);
     replaceRelationLoader(dataSource, this.#loader);
+    // Tenants' rows in other DataSources: in 'context' mode the main DataSource's entry points route to them.
+    const routed = this.#strategy instanceof DatabaseStrategy || this.#strategy instanceof ShardStrategy;
     wrapDataSourceQueryBuilder(dataSource, (original) => ((entityOrRunner?: unknown, alias?: string, queryRunner?: QueryRunner) => {
+      const registry = this.#registry;
+      const ambient = registry?.ambient.getStore();
+      const bound = !ambient && routed && options.defaultManager !== 'unscoped' ? this.#context.getStore() : undefined;
+      if (bound && !isQueryRunner(entityOrRunner)) return bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string, queryRunner);
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
       // A tenant operation in progress (TypeORM's internal builders); in 'context' mode, else the tenant bound by run().
-      const registry = this.#registry;
       const contextual = registry && options.defaultManager !== 'unscoped' ? registry.contextScope() : undefined;
-      return withScope(qb, registry?.ambient.getStore() ?? contextual);
+      return withScope(qb, ambient ?? contextual);
     }) as DataSource['createQueryBuilder']);
     if ((options.defaultManager ?? 'context') === 'context') {
-      replaceDefaultManager(dataSource, new ContextEntityManager(dataSource, () => this.#registry));
+      const contextual = new ContextEntityManager(dataSource, () => this.#registry);
+      replaceDefaultManager(dataSource, routed ? contextRoutedManager(contextual, () => this.#context.getStore()) : contextual);
     } else if (options.defaultManager !== 'unscoped') {
       throw new TenancyConfigError(`defaultManager must be 'context' or 'unscoped', not ${JSON.stringify(options.defaultManager)}.`, {
         operation: 'new Tenancy',

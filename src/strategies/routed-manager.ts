@@ -17,6 +17,33 @@ const inMemory = new Set<PropertyKey>(['create', 'merge', 'hasId', 'getId', 'con
 const needsOpen = new Set<PropertyKey>(['createQueryBuilder', 'release', 'queryRunner', 'getMongoRepository']);
 
 /**
+ * `getRepository`, `getTreeRepository` and `withRepository` of a routing manager:
+ * repositories that hold the routing manager itself (cached per entity), so each of
+ * their calls is routed when it runs, not when the repository was made.
+ */
+function repositoryAccess(property: PropertyKey, manager: () => TenantEntityManager, cache: Map<unknown, Repository<ObjectLiteral>>): unknown {
+  if (property === 'getRepository' || property === 'getTreeRepository') {
+    return (entity: EntityTarget<ObjectLiteral>) => {
+      const key = `${String(property)}:${String(typeof entity === 'function' ? entity.name : entity)}`;
+      let repository = cache.get(key);
+      if (!repository) {
+        const Kind = property === 'getTreeRepository' ? TreeRepository : Repository;
+        repository = new Kind(entity, manager() as unknown as EntityManager);
+        cache.set(key, repository);
+      }
+      return repository;
+    };
+  }
+  if (property === 'withRepository') {
+    return (repository: Repository<ObjectLiteral>) => {
+      const Custom = repository.constructor as new (target: unknown, manager: EntityManager) => Repository<ObjectLiteral>;
+      return Object.assign(new Custom(repository.target, manager() as unknown as EntityManager), { ...repository, manager: manager() });
+    };
+  }
+  return undefined;
+}
+
+/**
  * The manager `tenancy.manager(t)` returns for one database per tenant and for
  * shards: the same TenantEntityManager API, each call routed to the tenant's
  * DataSource (opened on first use, shared, closed when idle). Asynchronous
@@ -27,27 +54,11 @@ const needsOpen = new Set<PropertyKey>(['createQueryBuilder', 'release', 'queryR
 export function routedManager(placeholder: TenantEntityManager, tenantId: TenantId, route: Route): TenantEntityManager {
   const repositories = new Map<unknown, Repository<ObjectLiteral>>();
   const proxy: TenantEntityManager = new Proxy(placeholder, {
-    get(target, property, receiver) {
+    get(target, property) {
       if (property === 'tenantId') return tenantId;
-      if (inMemory.has(property)) return Reflect.get(target, property, receiver);
-      if (property === 'getRepository' || property === 'getTreeRepository') {
-        return (entity: EntityTarget<ObjectLiteral>) => {
-          const key = `${String(property)}:${String(typeof entity === 'function' ? entity.name : entity)}`;
-          let repository = repositories.get(key);
-          if (!repository) {
-            const Kind = property === 'getTreeRepository' ? TreeRepository : Repository;
-            repository = new Kind(entity, proxy as unknown as EntityManager);
-            repositories.set(key, repository);
-          }
-          return repository;
-        };
-      }
-      if (property === 'withRepository') {
-        return (repository: Repository<ObjectLiteral>) => {
-          const Custom = repository.constructor as new (target: unknown, manager: EntityManager) => Repository<ObjectLiteral>;
-          return Object.assign(new Custom(repository.target, proxy as unknown as EntityManager), { ...repository, manager: proxy });
-        };
-      }
+      if (inMemory.has(property)) return Reflect.get(target, property, target);
+      const repositoryMember = repositoryAccess(property, () => proxy, repositories);
+      if (repositoryMember) return repositoryMember;
       // The placeholder as receiver: its getters read private fields a proxy does not have.
       const member = Reflect.get(target, property, target) as unknown;
       if (typeof member !== 'function') return member;
@@ -65,6 +76,27 @@ export function routedManager(placeholder: TenantEntityManager, tenantId: Tenant
       }
       return (...args: unknown[]) =>
         route.use(tenantId, (manager) => (manager[property as keyof TenantEntityManager] as (...a: unknown[]) => Promise<unknown>).apply(manager, args));
+    },
+  });
+  return proxy;
+}
+
+/**
+ * The default manager of the main DataSource under `defaultManager: 'context'` when
+ * tenants' rows live in other DataSources: inside `tenancy.run(t)` every call goes
+ * to `t`'s routed manager (its database or shard), outside to the context manager
+ * (shared entities of the main DataSource; scoped entities refused). Repositories
+ * taken from it (`dataSource.getRepository()`, `@InjectRepository()`) route per call.
+ */
+export function contextRoutedManager(contextual: TenantEntityManager, bound: () => TenantEntityManager | undefined): TenantEntityManager {
+  const repositories = new Map<unknown, Repository<ObjectLiteral>>();
+  const proxy: TenantEntityManager = new Proxy(contextual, {
+    get(target, property) {
+      const repositoryMember = repositoryAccess(property, () => proxy, repositories);
+      if (repositoryMember) return repositoryMember;
+      const source = bound() ?? target;
+      const member = Reflect.get(source, property, source) as unknown;
+      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(source) : member;
     },
   });
   return proxy;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, type EntitySubscriberInterface, EventSubscriber, type InsertEvent } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StorageUnavailableError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
+import { MissingTenantError, StorageUnavailableError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
 import { blogEntities, Category, Post, Tag, Tenant, User } from '../fixtures/blog.js';
 import { adminQuery, createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js';
 import { type PostgresServer, startSecondPostgres } from '../support/second-postgres.js';
@@ -214,3 +214,67 @@ describe("strategy 'database': idle DataSources close", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe.each(databaseKinds().map((kind) => [kind, kind === 'sqlite' ? 'database' : 'shards'] as const))(
+  "defaultManager 'context' on %s with %s: the main DataSource's entry points route to the tenant's storage inside run()",
+  (kind, layout) => {
+    let db: TestDatabase;
+    let main: DataSource;
+    let tenancy: Tenancy;
+    const shardDbs: TestDatabase[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'tenancy-context-'));
+    let acme: Tenant;
+    let globex: Tenant;
+
+    beforeAll(async () => {
+      db = await createTestDatabase(kind);
+      main = new DataSource({ ...db.options, entities: blogEntities, synchronize: true } as never);
+      if (layout === 'database') {
+        tenancy = new Tenancy(main, { strategy: 'database', database: { dataSourceOptions: (t) => ({ type: 'better-sqlite3', database: join(dir, `${t}.sqlite`), synchronize: true }) } });
+      } else {
+        shardDbs.push(await createTestDatabase('postgres'), await createTestDatabase('postgres'));
+        const url = (i: number) => (shardDbs[i]!.options.type === 'postgres' ? shardDbs[i]!.options.url : '');
+        tenancy = new Tenancy(main, {
+          shards: { east: { type: 'postgres', url: url(0), synchronize: true }, west: { type: 'postgres', url: url(1), synchronize: true } },
+          shardOf: (t) => (Number(t) % 2 ? 'east' : 'west'),
+        });
+      }
+      await main.initialize();
+      acme = (await tenancy.tenants.create({ name: 'acme' })) as Tenant;
+      globex = (await tenancy.tenants.create({ name: 'globex' })) as Tenant;
+    });
+    afterAll(async () => {
+      await tenancy?.destroy();
+      await main?.destroy();
+      await db?.drop();
+      for (const shard of shardDbs) await shard.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('dataSource.manager, a repository taken at startup, dataSource.transaction and createQueryBuilder reach the bound tenant only', async () => {
+      const repository = main.getRepository(Post); // as @InjectRepository(Post) gets it, outside any request
+      for (const t of [acme, globex]) {
+        await tenancy.run(t, async () => {
+          await main.manager.save(Post, { title: `${t.name}-manager` });
+          await repository.save({ title: `${t.name}-repository` });
+          await main.transaction((tx) => tx.insert(Post, { title: `${t.name}-transaction` }));
+        });
+      }
+      // Nothing landed in the main DataSource's own tables.
+      expect(await main.query('SELECT COUNT(*) AS n FROM posts')).toEqual([{ n: kind === 'sqlite' ? 0 : '0' }]);
+      for (const t of [acme, globex]) {
+        const own = [`${t.name}-manager`, `${t.name}-repository`, `${t.name}-transaction`];
+        expect(titles(await tenancy.manager(t).find(Post))).toEqual(own.sort());
+        const seen = await tenancy.run(t, async () => {
+          await tenancy.open(t);
+          return [titles(await repository.find()), titles(await main.createQueryBuilder(Post, 'p').getMany()), await main.manager.count(Post)];
+        });
+        expect(seen).toEqual([own.sort(), own.sort(), 3]);
+      }
+      // Outside run(): shared entities of the main DataSource work, scoped ones are refused.
+      expect((await main.manager.find(Tenant)).map((x) => x.name).sort()).toEqual(['acme', 'globex']);
+      await expect(main.manager.find(Post)).rejects.toBeInstanceOf(MissingTenantError);
+      await expect(repository.find()).rejects.toBeInstanceOf(MissingTenantError);
+    });
+  },
+);
