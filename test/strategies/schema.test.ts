@@ -66,6 +66,20 @@ describe.skipIf(!hasPostgres)("strategy 'schema' (PostgreSQL)", () => {
     expect(Number(await em.sum(Post, 'likes'))).toBe(3);
   });
 
+  it("defaultManager 'context': dataSource.manager and repositories read the bound tenant's schema inside run()", async () => {
+    const app = new DataSource({ ...db.options, entities: blogEntities } as never);
+    const appTenancy = new Tenancy(app, { strategy: 'schema' });
+    await app.initialize();
+    try {
+      const repository = app.getRepository(Post);
+      const seen = await appTenancy.run(globex.id, async () => [titles(await app.manager.find(Post)), titles(await repository.find()), await app.createQueryBuilder(Post, 'p').getCount()]);
+      expect(seen).toEqual([['globex-1', 'globex-2'], ['globex-1', 'globex-2'], 2]);
+      await expect(repository.find()).rejects.toBeInstanceOf(MissingTenantError);
+    } finally {
+      await app.destroy();
+    }
+  });
+
   it('writes, transactions, upserts and lazy loads stay in the tenant schema; search_path is transaction-local', async () => {
     const em = tenancy.manager(globex);
     await em.transaction(async (tx) => {
