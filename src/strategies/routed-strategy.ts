@@ -107,7 +107,11 @@ export class DatabaseStrategy implements StorageStrategy, Route {
     const options = this.#options.dataSourceOptions(tenantId);
     if (this.#options.createDatabase) await this.#options.createDatabase(tenantId, options);
     else if (options.type === 'postgres') await this.#main.query(`CREATE DATABASE ${quoteIdentifier(this.#requireName(options, tenantId))}`);
-    await this.pool.use(String(tenantId), (target) => copyTenantRow(target.dataSource, this.#tenantTarget(), tenant));
+    await this.pool.use(String(tenantId), async (target) => {
+      // Tables from the tenant's migrations (synchronize, when configured, ran as it opened).
+      if (target.dataSource.migrations.length) await target.dataSource.runMigrations();
+      await copyTenantRow(target.dataSource, this.#tenantTarget(), tenant);
+    });
   }
 
   async drop(tenantId: TenantId): Promise<void> {

@@ -98,7 +98,7 @@ export class SchemaStrategy implements StorageStrategy, TenantSchemas {
     await runner.query(setConfigSql(1), ['search_path', this.searchPath(tenantId)]);
     const migrations = this.#options.tenantMigrations;
     if (migrations) {
-      await new TenantMigrationExecutor(this.#dataSource, runner, migrations.map((M) => new M())).executePendingMigrations();
+      await new TenantMigrationExecutor(this.#dataSource, runner, migrations.map((M) => new M()), this.schemaOf(tenantId)).executePendingMigrations();
       return;
     }
     await this.#builder(tenantId).syncOn(runner);

@@ -3,6 +3,7 @@ import {
   DeleteQueryBuilder,
   EntityManager,
   InsertQueryBuilder,
+  MigrationExecutor,
   QueryBuilder,
   RelationQueryBuilder,
   SelectQueryBuilder,
@@ -88,6 +89,13 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     for (const field of ['findOptions', 'relationMetadatas', 'eagerLoadChain']) expect(field in qb, `SelectQueryBuilder.${field}`).toBe(true);
     qb.relationMetadatas = ['marker'];
     expect(qb.clone().relationMetadatas).toEqual([]); // if TypeORM starts copying it, carryFindState can go
+  });
+
+  it('tenant-schema-builder.ts (TenantMigrationExecutor): the executor keeps its migrations table name in these fields, and reads the list with getMigrations', () => {
+    const executor = new MigrationExecutor(new DataSource({ type: 'better-sqlite3', database: ':memory:' })) as unknown as Record<string, unknown>;
+    expect(['migrationsSchema', 'migrationsTable', 'migrationsTableName', 'migrationsDatabase'].filter((f) => !(f in executor))).toEqual([]);
+    expect(executor.migrationsTable).toBe('migrations');
+    expect(typeof (MigrationExecutor.prototype as unknown as Record<string, unknown>).getMigrations).toBe('function');
   });
 
   it('tenancy.ts: lazy relation getters bind to dataSource.relationLoader while metadata is built', () => {

@@ -65,13 +65,21 @@ Object.defineProperty(TenantSchemaBuilder.prototype, 'getTablePath', {
   },
 });
 
-/** Runs a given list of migrations (the tenant migrations) on a runner, within its open transaction. */
+/**
+ * Runs a given list of migrations (the tenant migrations) on a runner, within its
+ * open transaction, recording them in the tenant schema's own migrations table.
+ */
 export class TenantMigrationExecutor extends MigrationExecutor {
   readonly #migrations: MigrationInterface[];
 
-  constructor(dataSource: DataSource, runner: QueryRunner, migrations: MigrationInterface[]) {
+  constructor(dataSource: DataSource, runner: QueryRunner, migrations: MigrationInterface[], tenantSchema: string) {
     super(dataSource, runner);
     this.#migrations = migrations;
+    // TypeORM names the table with the DataSource's schema (the default one once connected),
+    // so it would look for the table there and then create it again in the tenant schema.
+    const self = this as unknown as { migrationsSchema?: string; migrationsTable: string; migrationsTableName: string; migrationsDatabase?: string };
+    self.migrationsSchema = tenantSchema;
+    self.migrationsTable = dataSource.driver.buildTableName(self.migrationsTableName, tenantSchema, self.migrationsDatabase);
   }
 
   // TypeORM reads dataSource.migrations here, synchronously: swap in the tenant list for the call.
