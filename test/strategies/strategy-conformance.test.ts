@@ -134,6 +134,28 @@ describe.each(cases)('core probes: $name', (c) => {
     expect(titles(withComments)).toEqual(['acme-1']);
   });
 
+  it('overlapping operations of both tenants never see each other (pooled connections, open DataSources)', async () => {
+    const tenants = [acme, globex];
+    const results = await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const tenant = tenants[i % 2]!;
+        const em = tenancy.manager(tenant);
+        const label = `${tenant.name}-overlap-${i}`;
+        // SQLite has one connection per DataSource: no concurrent transactions there (a TypeORM/SQLite limit).
+        if (c.kind === 'sqlite') await em.insert(Tag, { label });
+        else await (i % 3 ? em.save(Tag, { label }) : em.transaction((tx) => tx.insert(Tag, { label })));
+        const labels = (await em.find(Tag)).map((t) => t.label);
+        return labels.every((label) => label.startsWith(`${tenant.name}-`));
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    for (const tenant of tenants) {
+      const labels = (await tenancy.manager(tenant).find(Tag)).map((t) => t.label);
+      expect(labels.filter((l) => l.includes('-overlap-'))).toHaveLength(30);
+      expect(labels.every((l) => l.startsWith(`${tenant.name}-`))).toBe(true);
+    }
+  });
+
   it('writes never reach the other tenant; a foreign tenantId is refused; transactions commit and roll back', async () => {
     const em = tenancy.manager(acme);
     expect((await em.update(Post, { title: 'globex-1' }, { likes: 99 })).affected ?? 0).toBe(0);
