@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 
 // Runs examples/blog the way a user does (`npm run demo`: tsc, then node) on SQLite.
 describe('examples/blog', () => {
@@ -25,5 +25,29 @@ describe('examples/blog', () => {
 
     expect(out).toContain('TenantMismatchError');
     expect(out).toContain('UnsafeQueryError');
+  }, 130_000);
+});
+
+// Runs examples/strategies: the same application code on row level, a SQLite file per tenant and,
+// with the test server, a PostgreSQL schema per tenant.
+describe('examples/strategies', () => {
+  it('the same application code gives each tenant its own rows on every strategy', () => {
+    const pgUrl = inject('pgUrl');
+    const run = spawnSync('npm', ['run', '--silent', 'example:strategies'], {
+      cwd: new URL('..', import.meta.url),
+      env: { ...process.env, DATABASE_URL: pgUrl ?? '' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    const out = run.stdout;
+    expect(run.status, `${out}\n${run.stderr}`).toBe(0);
+    const sections = out.split('\n=== ').slice(1);
+    expect(sections.map((s) => s.slice(0, s.indexOf(':')))).toEqual(pgUrl ? ['row level', 'database per tenant', 'schema per tenant'] : ['row level', 'database per tenant']);
+    for (const section of sections) {
+      expect(section).toContain('acme sees ["acme: hello","acme: news"]');
+      expect(section).toContain('globex sees ["globex: hello","globex: news"]');
+    }
+    expect(out).toContain('rows live in: tenant_1.sqlite, tenant_2.sqlite');
+    if (pgUrl) expect(out).toContain('rows live in: public.posts, tenant_1.posts, tenant_2.posts');
   }, 130_000);
 });
