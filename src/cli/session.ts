@@ -24,6 +24,8 @@ export async function withDataSource<T>(modulePath: string | undefined, io: Io, 
   try {
     return await work(loaded);
   } finally {
+    // Tenant databases and shards the command opened are closed in order, not cut off at exit.
+    await loaded.tenancy.destroy().catch((error: unknown) => io.stderr.write(`warning: closing tenant DataSources failed: ${describeError(error)}\n`));
     if (dataSource.isInitialized) {
       await dataSource.destroy().catch((error: unknown) => io.stderr.write(`warning: closing the DataSource failed: ${describeError(error)}\n`));
     }

@@ -23,6 +23,30 @@ async function sql(url: string, text: string): Promise<Array<Record<string, unkn
 }
 
 describe.skipIf(skip)(skip ? `typeorm-tenancy CLI on PostgreSQL (SKIPPED: ${why})` : 'typeorm-tenancy CLI on PostgreSQL', { timeout: 90_000 }, () => {
+  describe('shards', () => {
+    const dbs: TestDatabase[] = [];
+    let env: Record<string, string>;
+    const cli = (...args: string[]) => runCli(['--data-source', fixtures.cjs, ...args], env);
+    const url = (db: TestDatabase) => (db.options.type === 'postgres' ? db.options.url : '');
+
+    beforeAll(async () => {
+      for (let i = 0; i < 3; i++) dbs.push(await createTestDatabase('postgres'));
+      env = { CLI_FIXTURE_PG_URL: url(dbs[0]!), CLI_FIXTURE_SHARDS: `${url(dbs[1]!)},${url(dbs[2]!)}` };
+    });
+    afterAll(async () => {
+      for (const db of dbs) await db.drop();
+    });
+
+    it('tenants:add puts each tenant in its shard; migrate:all migrates every shard', async () => {
+      for (const name of ['acme', 'globex', 'initech']) expect((await cli('tenants:add', '--name', name)).code).toBe(0);
+      const tenantsOf = async (db: TestDatabase) => (await sql(url(db), 'SELECT id FROM tenants ORDER BY id')).map((r) => r.id);
+      expect([await tenantsOf(dbs[1]!), await tenantsOf(dbs[2]!)]).toEqual([[2], [1, 3]]);
+      expect(await cli('migrate:all')).toMatchObject({ code: 0, stdout: 'Migrated 2 of 2 shards; 0 failed.\n', stderr: '' });
+      const summary = JSON.parse((await cli('migrate:all', '--json')).stdout) as { succeeded: string[] };
+      expect({ ...summary, succeeded: summary.succeeded.sort() }).toEqual({ strategy: 'shards', total: 2, succeeded: ['s0', 's1'], failed: [] });
+    });
+  });
+
   describe('migrate:all with the schema strategy', () => {
     let db: TestDatabase;
     let env: Record<string, string>;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -75,6 +75,18 @@ describe.skipIf(skipUnbuilt)(skipUnbuilt ? 'typeorm-tenancy CLI (SKIPPED: no dis
     expect(again.code).toBe(1);
     expect(again.stderr).toBe('error: There is no Tenant with id 2.\n');
     expect(JSON.parse((await cli('tenants:list', '--json')).stdout).map((t: { id: number }) => t.id)).toEqual([1, 3]);
+  });
+
+  it('database per tenant: tenants:add creates a tenant database, migrate:all migrates each, tenants:remove deletes it', async () => {
+    const tenantDir = mkdtempSync(join(dir, 'tenants-'));
+    const cli = (...args: string[]) => runCli(['--data-source', fixtures.cjs, ...args], { ...env, CLI_FIXTURE_STRATEGY: 'database', CLI_FIXTURE_TENANT_DIR: tenantDir });
+    for (const name of ['acme', 'globex']) expect((await cli('tenants:add', '--name', name)).code).toBe(0);
+    expect(readdirSync(tenantDir).sort()).toEqual(['tenant_1.sqlite', 'tenant_2.sqlite']);
+    expect(await cli('migrate:all')).toMatchObject({ code: 0, stdout: 'Migrated 2 of 2 tenants; 0 failed.\n', stderr: '' });
+    const summary = JSON.parse((await cli('migrate:all', '--json')).stdout) as { succeeded: number[] };
+    expect({ ...summary, succeeded: summary.succeeded.sort() }).toEqual({ strategy: 'database', total: 2, succeeded: [1, 2], failed: [] });
+    expect(await cli('tenants:remove', '1')).toMatchObject({ code: 0, stdout: 'Removed Tenant 1.\n' });
+    expect(readdirSync(tenantDir)).toEqual(['tenant_2.sqlite']);
   });
 
   it('refuses bad tenant values and ids with exit code 2, and reports a database error with exit code 1', async () => {

@@ -7,7 +7,7 @@ import { createProgress } from '../progress.js';
 export function registerMigrateAllCommand(program: Command, ctx: CommandContext): void {
   program
     .command('migrate:all')
-    .description("bring every tenant's storage up to date (schema strategy: each tenant schema); one tenant's failure does not stop the others")
+    .description("bring every tenant's storage up to date (each tenant schema or database, or each shard); one failure does not stop the others")
     .option('-c, --concurrency <n>', 'tenants migrated at the same time (default: 4)', positiveInteger)
     .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')
     .option('--json', 'print the summary as JSON')
@@ -28,15 +28,18 @@ export function registerMigrateAllCommand(program: Command, ctx: CommandContext)
         } finally {
           progress.stop();
         }
-        const strategy = tenancy.options.strategy ?? 'row';
+        const sharded = tenancy.options.shards !== undefined;
+        const strategy = sharded ? 'shards' : (tenancy.options.strategy ?? 'row');
+        // Shards are migrated one by one (every tenant of a shard at once); the others per tenant.
+        const unit = sharded ? 'shard' : 'tenant';
         const failed = summary.failed.map(({ tenant, error }) => ({ tenant, error: describeError(error) }));
         if (options.json) {
           ctx.io.stdout.write(`${toJson({ strategy, total: summary.total, succeeded: summary.succeeded, failed })}\n`);
         } else if (strategy === 'row' && summary.total === 0) {
           ctx.io.stdout.write("Ran the DataSource's pending migrations (row strategy: one set of shared tables, nothing per tenant).\n");
         } else {
-          const lines = [`Migrated ${summary.succeeded.length} of ${summary.total} tenant${summary.total === 1 ? '' : 's'}; ${failed.length} failed.`];
-          for (const { tenant, error } of failed) lines.push(`  tenant ${String(tenant)}: ${error}`);
+          const lines = [`Migrated ${summary.succeeded.length} of ${summary.total} ${unit}${summary.total === 1 ? '' : 's'}; ${failed.length} failed.`];
+          for (const { tenant, error } of failed) lines.push(`  ${unit} ${String(tenant)}: ${error}`);
           ctx.io.stdout.write(`${lines.join('\n')}\n`);
         }
         if (failed.length > 0) ctx.fail(ExitCode.failed);
