@@ -45,6 +45,7 @@ type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
 export class TenantEntityManager extends EntityManager {
   readonly #scope: ScopeContext;
   #bypass: TenantEntityManager | undefined;
+  #bypassOf: ScopeContext | undefined;
 
   /** @internal Use `tenancy.manager(tenant)`. */
   constructor(dataSource: DataSource, queryRunner: QueryRunner | undefined, scope: ScopeContext) {
@@ -68,14 +69,17 @@ export class TenantEntityManager extends EntityManager {
 
   /** The same tenant without scoping, sharing this manager's runner: what `{ safe: false }` uses. */
   #unsafe(): TenantEntityManager {
-    if (!this.scope.safe) return this;
-    assertBypassAllowed(this.scope.registry.rls, this.scope.tenantId);
-    if (!this.#bypass) {
+    const scope = this.scope;
+    if (!scope.safe) return this;
+    assertBypassAllowed(scope.registry.rls, scope.tenantId);
+    // Made again when the scope changes: the default manager's scope follows tenancy.run().
+    if (this.#bypassOf !== scope) {
       // The tenant stays known (its schema, its database); only the criterion is lifted.
-      this.#bypass = new TenantEntityManager(this.dataSource, undefined, { registry: this.scope.registry, tenantId: this.scope.tenantId, safe: false });
+      this.#bypass = new TenantEntityManager(this.dataSource, undefined, { registry: scope.registry, tenantId: scope.tenantId, safe: false });
+      this.#bypassOf = scope;
       shareQueryRunner(this.#bypass, this.queryRunner);
     }
-    return this.#bypass;
+    return this.#bypass!;
   }
 
   /** The manager to run on (this one, or the bypass for `{ safe: false }`) and the options without `safe`. */

@@ -74,6 +74,9 @@ describe.skipIf(!hasPostgres)("strategy 'schema' (PostgreSQL)", () => {
       const repository = app.getRepository(Post);
       const seen = await appTenancy.run(globex.id, async () => [titles(await app.manager.find(Post)), titles(await repository.find()), await app.createQueryBuilder(Post, 'p').getCount()]);
       expect(seen).toEqual([['globex-1', 'globex-2'], ['globex-1', 'globex-2'], 2]);
+      // { safe: false } through the default manager follows the bound tenant's schema, run after run.
+      const bypassed = (t: Tenant) => appTenancy.run(t.id, async () => titles(await app.manager.find(Post, { safe: false })));
+      expect([await bypassed(acme), await bypassed(globex), await bypassed(acme)]).toEqual([['acme-1', 'acme-2'], ['globex-1', 'globex-2'], ['acme-1', 'acme-2']]);
       await expect(repository.find()).rejects.toBeInstanceOf(MissingTenantError);
     } finally {
       await app.destroy();
