@@ -9,6 +9,9 @@ import type { ResolvedRowLevelSecurity } from './rls-options.js';
 // What the open transaction of a runner is bound to: a tenant (or the bypass) and its tenant id.
 const bindings = new WeakMap<QueryRunner, string>();
 
+// After a savepoint's rollback: the binding in force is not known (a bypass role may be back).
+const UNKNOWN = 'unknown';
+
 function bindingKey(scope: ScopeContext): string {
   return `${scope.safe ? 'tenant' : 'bypass'}:${String(scope.tenantId)}`;
 }
@@ -39,34 +42,49 @@ async function bind(runner: QueryRunner, scope: ScopeContext, registry: ScopeReg
   const previous = bindings.get(runner);
   if (previous === key) return;
   const { rls, schemas } = registry;
+  const statements: Array<[string, unknown[]?]> = [];
+  if (rls && !scope.safe) {
+    assertBypassAllowed(rls, scope.tenantId);
+    statements.push([setLocalRoleSql(rls.bypassRole!)]);
+  } else if (rls && (previous?.startsWith('bypass:') || previous === UNKNOWN)) {
+    // Back from a bypass in the same transaction: the connection's own role (DEFAULT keeps a
+    // `-c role=...` of its options; NONE would be the login role), so the policies apply again.
+    statements.push(['SET LOCAL role TO DEFAULT']);
+  }
   const settings: Array<[string, string]> = [];
   if (scope.tenantId !== undefined) {
     if (rls && scope.safe) settings.push([rls.setting, String(scope.tenantId)]);
     if (schemas) settings.push(['search_path', schemas.searchPath(scope.tenantId)]);
   }
-  // Back from a bypass in the same transaction: the policies apply again.
-  if (rls && scope.safe && previous?.startsWith('bypass:')) settings.push(['role', 'none']);
-  if (!scope.safe && rls) {
-    assertBypassAllowed(rls, scope.tenantId);
-    await runner.query(setLocalRoleSql(rls.bypassRole!));
-  }
-  if (settings.length) await runner.query(setConfigSql(settings.length), settings.flat());
-  else if (scope.safe || !rls) return;
+  if (settings.length) statements.push([setConfigSql(settings.length), settings.flat()]);
+  if (!statements.length) return;
+  // Recorded before the statements go out: an operation started meanwhile on this runner
+  // compares against it, so it never skips its own binding behind a bypass that is queued.
   bindings.set(runner, key);
+  try {
+    for (const [sql, parameters] of statements) await runner.query(sql, parameters);
+  } catch (error) {
+    bindings.delete(runner);
+    throw error;
+  }
 }
 
 /** Binds every transaction started while a tenant scope is ambient (persistence, transaction(), ...). */
 export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
-  const forget = (event: { queryRunner: QueryRunner }) => {
-    if (transactionDepthOf(event.queryRunner) === 0) bindings.delete(event.queryRunner);
-  };
   return {
     async afterTransactionStart(event) {
       const scope = registry.ambient.getStore();
       if (scope && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, registry);
     },
-    afterTransactionCommit: forget,
-    afterTransactionRollback: forget,
+    afterTransactionCommit(event) {
+      if (transactionDepthOf(event.queryRunner) === 0) bindings.delete(event.queryRunner);
+    },
+    // A savepoint's rollback undoes the settings made since it, maybe a role reset among them:
+    // bind again next time, role included.
+    afterTransactionRollback(event) {
+      if (transactionDepthOf(event.queryRunner) === 0) bindings.delete(event.queryRunner);
+      else bindings.set(event.queryRunner, UNKNOWN);
+    },
   };
 }
 

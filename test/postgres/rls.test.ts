@@ -199,11 +199,45 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
       expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
       expect(Number((await raw('SELECT count(*) AS n FROM posts')).n)).toBe(3);
     });
+    // A savepoint rolled back undoes its own binding: the next statement binds again.
+    await em.transaction(async (tx) => {
+      const raw = async (sql: string) => ((await tx.queryRunner!.query(sql)) as Array<Record<string, unknown>>)[0]!;
+      expect(await tx.count(Post, { safe: false })).toBe(5);
+      await tx.queryRunner!.startTransaction(); // SAVEPOINT
+      expect(await tx.count(Post)).toBe(3);
+      await tx.queryRunner!.rollbackTransaction(); // ROLLBACK TO SAVEPOINT: the bypass role is back
+      expect(((await tx.query('SELECT count(*)::int AS n FROM posts')) as Array<{ n: number }>)[0]!.n).toBe(3);
+      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
+    });
+    // Operations started together in one transaction: a scoped one never runs under another's bypass.
+    for (let round = 0; round < 5; round++) {
+      await em.transaction(async (tx) => {
+        const [, scoped] = await Promise.all([tx.count(Post, { safe: false }), tx.query('SELECT count(*)::int AS n FROM posts')]);
+        expect((scoped as Array<{ n: number }>)[0]!.n).toBe(3);
+      });
+    }
     const strict = appDataSource();
     const noBypass = new Tenancy(strict, { rowLevelSecurity: true, defaultManager: 'unscoped' });
     await strict.initialize();
     await expect(noBypass.manager(w.t1).find(Post, { safe: false })).rejects.toBeInstanceOf(UnsafeQueryError);
     expect(() => noBypass.manager(w.t1).createQueryBuilder(Post, 'p', { safe: false })).toThrow(/bypassRole/);
+  });
+
+  it('a connection whose role comes from its options (-c role=...) gets that role back after a bypass, not its login role', async () => {
+    // Logged in as the table owner (a superuser), acting as the app role: after a bypass the policies must apply again.
+    const ownerUrl = w.db.options.type === 'postgres' ? w.db.options.url : '';
+    const ds = new DataSource({ type: 'postgres', url: ownerUrl, entities: blogEntities, extra: { options: `-c role=${appRole}` } } as never);
+    opened.push(ds);
+    const viaOption = new Tenancy(ds, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
+    await ds.initialize();
+    await viaOption.manager(w.t1).transaction(async (tx) => {
+      const raw = async (sql: string) => ((await tx.queryRunner!.query(sql)) as Array<Record<string, unknown>>)[0]!;
+      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
+      expect(await tx.count(Post, { safe: false })).toBe(5);
+      expect(await tx.count(Post)).toBe(3);
+      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
+      expect(Number((await raw('SELECT count(*) AS n FROM posts')).n)).toBe(3);
+    });
   });
 
   it('round trips: autocommit adds BEGIN + set_config + COMMIT; an explicit transaction adds one set_config', async () => {
