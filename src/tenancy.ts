@@ -108,7 +108,8 @@ export class Tenancy {
       const registry = this.#registry;
       const ambient = registry?.ambient.getStore();
       const bound = !ambient && routed && options.defaultManager !== 'unscoped' ? this.#context.getStore() : undefined;
-      if (bound && !isQueryRunner(entityOrRunner)) return bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string, queryRunner);
+      // A builder on a runner of the main DataSource (runner.manager, the tenant catalog) stays there.
+      if (bound && queryRunner === undefined && !isQueryRunner(entityOrRunner)) return bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string);
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
       // A tenant operation in progress (TypeORM's internal builders); in 'context' mode, else the tenant bound by run().
       const contextual = registry && options.defaultManager !== 'unscoped' ? registry.contextScope() : undefined;

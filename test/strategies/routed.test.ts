@@ -271,6 +271,11 @@ describe.each(databaseKinds().map((kind) => [kind, kind === 'sqlite' ? 'database
         });
         expect(seen).toEqual([own.sort(), own.sort(), 3]);
       }
+      // The main DataSource's own runners stay on it inside run(): the tenant catalog lists every tenant
+      // (with the tenant's DataSource closed, a builder sent there would throw).
+      await tenancy.destroy();
+      const listed = await tenancy.run(acme, async () => (await tenancy.tenants.list()).map((x) => (x as Tenant).name).sort());
+      expect(listed).toEqual(['acme', 'globex']);
       // Outside run(): shared entities of the main DataSource work, scoped ones are refused.
       expect((await main.manager.find(Tenant)).map((x) => x.name).sort()).toEqual(['acme', 'globex']);
       await expect(main.manager.find(Post)).rejects.toBeInstanceOf(MissingTenantError);
