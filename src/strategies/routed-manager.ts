@@ -16,20 +16,24 @@ const inMemory = new Set<PropertyKey>(['create', 'merge', 'hasId', 'getId', 'con
 // Synchronous methods that need the tenant's DataSource to be open.
 const needsOpen = new Set<PropertyKey>(['createQueryBuilder', 'release', 'queryRunner', 'getMongoRepository']);
 
+type RepositoryCache = Map<PropertyKey, Map<unknown, Repository<ObjectLiteral>>>;
+
 /**
  * `getRepository`, `getTreeRepository` and `withRepository` of a routing manager:
  * repositories that hold the routing manager itself (cached per entity), so each of
  * their calls is routed when it runs, not when the repository was made.
  */
-function repositoryAccess(property: PropertyKey, manager: () => TenantEntityManager, cache: Map<unknown, Repository<ObjectLiteral>>): unknown {
+function repositoryAccess(property: PropertyKey, manager: () => TenantEntityManager, cache: RepositoryCache): unknown {
   if (property === 'getRepository' || property === 'getTreeRepository') {
     return (entity: EntityTarget<ObjectLiteral>) => {
-      const key = `${String(property)}:${String(typeof entity === 'function' ? entity.name : entity)}`;
-      let repository = cache.get(key);
+      // Keyed by the target itself: names repeat (two classes, every EntitySchema prints alike).
+      const ofKind = cache.get(property) ?? new Map<unknown, Repository<ObjectLiteral>>();
+      cache.set(property, ofKind);
+      let repository = ofKind.get(entity);
       if (!repository) {
         const Kind = property === 'getTreeRepository' ? TreeRepository : Repository;
         repository = new Kind(entity, manager() as unknown as EntityManager);
-        cache.set(key, repository);
+        ofKind.set(entity, repository);
       }
       return repository;
     };
@@ -52,7 +56,7 @@ function repositoryAccess(property: PropertyKey, manager: () => TenantEntityMana
  * `await tenancy.open(tenant)` first, or build queries inside `transaction()`.
  */
 export function routedManager(placeholder: TenantEntityManager, tenantId: TenantId, route: Route): TenantEntityManager {
-  const repositories = new Map<unknown, Repository<ObjectLiteral>>();
+  const repositories: RepositoryCache = new Map();
   const proxy: TenantEntityManager = new Proxy(placeholder, {
     get(target, property) {
       if (property === 'tenantId') return tenantId;
@@ -89,7 +93,7 @@ export function routedManager(placeholder: TenantEntityManager, tenantId: Tenant
  * taken from it (`dataSource.getRepository()`, `@InjectRepository()`) route per call.
  */
 export function contextRoutedManager(contextual: TenantEntityManager, bound: () => TenantEntityManager | undefined): TenantEntityManager {
-  const repositories = new Map<unknown, Repository<ObjectLiteral>>();
+  const repositories: RepositoryCache = new Map();
   const proxy: TenantEntityManager = new Proxy(contextual, {
     get(target, property) {
       const repositoryMember = repositoryAccess(property, () => proxy, repositories);

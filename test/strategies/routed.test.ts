@@ -1,10 +1,10 @@
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataSource, type EntitySubscriberInterface, EventSubscriber, type InsertEvent } from 'typeorm';
+import { DataSource, EntitySchema, type EntitySubscriberInterface, EventSubscriber, type InsertEvent } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingTenantError, StorageUnavailableError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
-import { blogEntities, Category, Post, Tag, Tenant, User } from '../fixtures/blog.js';
+import { blogEntities, Category, Comment, Post, Tag, Tenant, User } from '../fixtures/blog.js';
 import { adminQuery, createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js';
 import { type PostgresServer, startSecondPostgres } from '../support/second-postgres.js';
 
@@ -283,3 +283,47 @@ describe.each(databaseKinds().map((kind) => [kind, kind === 'sqlite' ? 'database
     });
   },
 );
+
+describe("strategy 'database': repositories and lazy loads of routed managers", () => {
+  const Label = new EntitySchema<{ id: number; text: string }>({ name: 'Label', tableName: 'labels', columns: { id: { type: Number, primary: true, generated: true }, text: { type: String } } });
+  const Color = new EntitySchema<{ id: number; hex: string }>({ name: 'Color', tableName: 'colors', columns: { id: { type: Number, primary: true, generated: true }, hex: { type: String } } });
+  const dir = mkdtempSync(join(tmpdir(), 'tenancy-routed-repos-'));
+  let main: DataSource;
+  let tenancy: Tenancy;
+  let tenant: Tenant;
+
+  beforeAll(async () => {
+    main = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [...blogEntities, Label, Color], synchronize: true });
+    tenancy = new Tenancy(main, { strategy: 'database', database: { dataSourceOptions: (t) => ({ type: 'better-sqlite3', database: join(dir, `${t}.sqlite`), synchronize: true }) } });
+    await main.initialize();
+    tenant = (await tenancy.tenants.create({ name: 'acme' })) as Tenant;
+  });
+  afterAll(async () => {
+    await tenancy?.destroy();
+    await main?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('each entity gets its own repository, EntitySchemas included (their names print alike)', async () => {
+    const em = tenancy.manager(tenant);
+    expect([em.getRepository(Label).metadata.name, em.getRepository(Color).metadata.name]).toEqual(['Label', 'Color']);
+    expect(em.getRepository(Label)).toBe(em.getRepository(Label));
+    await em.getRepository(Color).save({ hex: '#fff' });
+    expect(await em.getRepository(Label).count()).toBe(0);
+    const routedDefault = await tenancy.run(tenant, async () => [main.getRepository(Label).metadata.name, main.getRepository(Color).metadata.name]);
+    expect(routedDefault).toEqual(['Label', 'Color']);
+  });
+
+  it('a lazy relation of an entity whose tenant DataSource has closed is a TenancyConfigError, not a load elsewhere', async () => {
+    const em = tenancy.manager(tenant);
+    const post = await em.save(Post, { title: 'p' });
+    const comment = await em.save(em.create(Comment, { body: 'c' }));
+    await tenancy.open(tenant);
+    await em.createQueryBuilder().relation(Comment, 'pinned').of(comment.id).set(post.id);
+    const loaded = await em.findOneByOrFail(Comment, { id: comment.id });
+    await tenancy.destroy();
+    expect(() => loaded.pinned).toThrow(TenancyConfigError);
+    const again = await em.findOneByOrFail(Comment, { id: comment.id }); // reopens the tenant database
+    expect((await again.pinned)?.title).toBe('p');
+  });
+});
