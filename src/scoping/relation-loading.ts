@@ -85,6 +85,15 @@ export class TenantRelationLoader extends RelationLoader {
       scope ??= entityScope;
     }
     scope ??= registry.contextScope();
+    const source = scope && scope.registry !== registry ? scope.registry.dataSource : this.#dataSource;
+    if (!source.isInitialized) {
+      // A tenant database or shard closed since (idle, maxOpen, tenancy.destroy()): its pool is gone.
+      throw new TenancyConfigError(
+        `Loading ${relation.entityMetadata.name}.${relation.propertyName}: the DataSource that loaded this entity is closed. ` +
+          'Load the entity again through tenancy.manager(tenantId) to read its lazy relations.',
+        { entity: relation.entityMetadata.name, operation: 'relation load', tenant: scope?.tenantId },
+      );
+    }
     if (scope && scope.registry !== registry) {
       // Saved or loaded by another DataSource of the same entity classes (a tenant database, a
       // shard), but its getter is this DataSource's: the rows live where the entity came from.
