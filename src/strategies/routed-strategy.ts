@@ -179,17 +179,20 @@ export class ShardStrategy implements StorageStrategy, Route {
   }
 
   /**
-   * For synchronous calls (`createQueryBuilder`): the shard `shardOf` gave the last time
-   * (a directory lookup is asynchronous), else its answer if it gives one synchronously.
+   * For synchronous calls (`createQueryBuilder`): `shardOf`'s answer when it gives one
+   * synchronously; a directory lookup (asynchronous) answers for the next call, and this
+   * one uses the shard it gave last.
    */
   peek(tenantId: TenantId): TenantEntityManager | undefined {
-    let shard = this.#lastShard.get(String(tenantId));
-    if (shard === undefined) {
-      const answer = this.#options.shardOf(tenantId);
-      if (typeof answer !== 'string') return void answer.catch(() => undefined);
-      shard = answer;
+    const key = String(tenantId);
+    const answer = this.#options.shardOf(tenantId);
+    let shard: string | undefined;
+    if (typeof answer === 'string') shard = answer;
+    else {
+      answer.then((resolved) => this.#lastShard.set(key, resolved), () => undefined);
+      shard = this.#lastShard.get(key);
     }
-    return this.pool.peek(shard)?.manager(tenantId);
+    return shard === undefined ? undefined : this.pool.peek(shard)?.manager(tenantId);
   }
 
   async #shardOf(tenantId: TenantId): Promise<string> {
