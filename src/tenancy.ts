@@ -83,6 +83,8 @@ export class Tenancy {
   #registry: ScopeRegistry | undefined;
   readonly #loader: TenantRelationLoader;
   readonly #context = new AsyncLocalStorage<TenantEntityManager>();
+  /** Set on the Tenancy of a tenant database or shard, which its routing Tenancy attaches. */
+  #routedStorage = false;
   readonly #rowLevelSecurity: ResolvedRowLevelSecurity | undefined;
   readonly #strategy: StorageStrategy;
   #catalog: TenantCatalog | undefined;
@@ -142,6 +144,7 @@ export class Tenancy {
     }
     const attach = (dataSource: DataSource) => {
       const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys: this.options.compositeKeys });
+      inner.#routedStorage = true;
       return { dataSource, manager: (tenantId: TenantId) => inner.manager(tenantId) };
     };
     const tenantTarget = () => this.#requireRegistry('tenants').tenantKey.column.entityMetadata.target as Function;
@@ -196,6 +199,7 @@ export class Tenancy {
       () => this.#context.getStore()?.scope,
       this.#rowLevelSecurity,
       this.#strategy instanceof SchemaStrategy ? this.#strategy : undefined,
+      this.#routedStorage,
     );
     this.#loader.registry = this.#registry;
     ds.subscribers.push(scopeSubscriber(this.#registry));

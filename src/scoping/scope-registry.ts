@@ -61,6 +61,11 @@ export class ScopeRegistry {
     readonly rls?: ResolvedRowLevelSecurity,
     /** Schema strategy: every operation runs with the tenant schema first on `search_path`. */
     readonly schemas?: TenantSchemas,
+    /**
+     * A tenant database or shard: the same SQL runs in other DataSources of the same
+     * Tenancy, so a shared result cache must not key a bypass query by its SQL alone.
+     */
+    readonly routedStorage = false,
   ) {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
     this.#withSafeColumn = new Set(dataSource.entityMetadatas.filter((m) => m.findColumnWithPropertyName('safe')));

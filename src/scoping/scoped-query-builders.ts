@@ -112,14 +112,16 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
     }
   }
 
-  // An explicit cache id replaces the SQL as the cache key: it must name the tenant. A bypass
-  // under the schema strategy reads the tenant's schema with the same SQL for every tenant.
+  // An explicit cache id replaces the SQL as the cache key: it must name the tenant. A bypass in a
+  // tenant's own schema, database or shard has the same SQL as every other tenant's bypass.
   override cache(enabledOrMillisecondsOrId: boolean | number | string, maybeMilliseconds?: number): this {
     const scope = this[SCOPE];
-    const perTenant = scope !== undefined && scope.tenantId !== undefined && (scope.safe || scope.registry.schemas !== undefined);
-    if (perTenant && !scope.safe && typeof enabledOrMillisecondsOrId !== 'string' && enabledOrMillisecondsOrId !== false) {
+    const ownStorage = scope !== undefined && (scope.registry.schemas !== undefined || scope.registry.routedStorage);
+    const perTenant = scope !== undefined && scope.tenantId !== undefined && (scope.safe || ownStorage);
+    if (ownStorage && !scope.safe && typeof enabledOrMillisecondsOrId !== 'string' && enabledOrMillisecondsOrId !== false) {
       throw new UnsafeQueryError(
-        'A { safe: false } query under the schema strategy has the same SQL for every tenant: give its cache an id, cache("my-id", ms), which is kept per tenant.',
+        "A { safe: false } query in a tenant's own schema, database or shard has the same SQL as every other tenant's: " +
+          'give its cache an id, cache("my-id", ms), which is kept per tenant.',
         { operation: 'cache', tenant: scope.tenantId },
       );
     }
