@@ -257,9 +257,11 @@ export class TenantEntityManager extends EntityManager {
   override async query<T = any>(query: string, parameters?: any[], options?: SafeOption): Promise<T> {
     const { safe } = splitSafe(options ?? {}, false);
     const { registry } = this.scope;
-    // RLS: the database scopes raw SQL, so it runs bound; schema strategy: { safe: false } runs in the tenant schema.
-    if (registry.rls ? this.scope.tenantId !== undefined || !safe : registry.schemas !== undefined && !safe) {
-      const scope: ScopeContext = safe ? this.scope : { registry, tenantId: this.scope.tenantId, safe: false };
+    const { tenantId } = this.scope;
+    const bypass = !safe || !this.scope.safe;
+    // RLS: the database scopes raw SQL, so it runs bound; schema strategy: a bypass runs in the tenant's schema.
+    if (registry.rls ? tenantId !== undefined || bypass : registry.schemas !== undefined && bypass && tenantId !== undefined) {
+      const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };
       return inScopedTransaction(registry, scope, this.queryRunner, (runner) => runner.query(query, parameters) as Promise<T>);
     }
     if (safe && this.scope.safe && this.refusesRawSql()) {
