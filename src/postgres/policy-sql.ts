@@ -18,11 +18,6 @@ export function qualifiedTable(metadata: EntityMetadata): string {
   return metadata.schema ? `${quoteIdentifier(metadata.schema)}.${quoteIdentifier(metadata.tableName)}` : quoteIdentifier(metadata.tableName);
 }
 
-/** `SET LOCAL ROLE "bypass"`: the `{ safe: false }` binding; ends with the transaction. */
-export function setLocalRoleSql(role: string): string {
-  return `SET LOCAL ROLE ${quoteIdentifier(role)}`;
-}
-
 /**
  * The policy predicate: the tenant column compared to the setting cast to the
  * column's own type (never the column cast to text, which would bypass its index).

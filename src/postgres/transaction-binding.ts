@@ -2,15 +2,23 @@ import type { EntitySubscriberInterface, QueryRunner } from 'typeorm';
 import { UnsafeQueryError } from '../errors.js';
 import type { ScopeContext } from '../scoping/scope-context.js';
 import type { ScopeRegistry } from '../scoping/scope-registry.js';
-import { setConfigSql, setLocalRoleSql } from './policy-sql.js';
+import { setConfigSql } from './policy-sql.js';
 import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
 // What the open transaction of a runner is bound to: a tenant (or the bypass) and its tenant id.
 const bindings = new WeakMap<QueryRunner, string>();
 
-// After a savepoint's rollback: the binding in force is not known (a bypass role may be back).
+// The binding in force is not known: after a savepoint's rollback, or a binding statement that
+// failed (it may have run on the server). The next binding resets the role too.
 const UNKNOWN = 'unknown';
+
+// The role a transaction had before its first bypass, restored when a scoped operation follows.
+const rolesBeforeBypass = new WeakMap<QueryRunner, string>();
+
+// Operations running on a transaction's runner, and the binding they need: operations that need
+// another binding must not overlap them (their statements would interleave with its SET ROLE).
+const inFlight = new WeakMap<QueryRunner, { key: string; count: number }>();
 
 function bindingKey(scope: ScopeContext): string {
   return `${scope.safe ? 'tenant' : 'bypass'}:${String(scope.tenantId)}`;
@@ -28,64 +36,98 @@ export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, t
 }
 
 /**
- * Binds the open transaction of `runner` to `scope` in one statement: the RLS
- * setting and/or the tenant schema's `search_path`, each a transaction-local
- * `set_config(name, value, true)` with bound parameters; `SET LOCAL ROLE
- * <bypassRole>` for `{ safe: false }` under RLS. All end with the transaction, so
- * a pooled connection never carries a tenant to its next user. `{ safe: false }`
- * lifts the tenant criterion, not the storage: the tenant schema stays first on
- * `search_path`. A scope without a tenant binds nothing: policies then show no
- * rows, the default schema is used.
+ * Binds the open transaction of `runner` to `scope`: the RLS setting and/or the
+ * tenant schema's `search_path`, each a transaction-local `set_config(name, value,
+ * true)` with bound parameters, in one statement; for `{ safe: false }` under RLS
+ * the bypass role, set the same way (the role in force before is read once and put
+ * back when a scoped operation follows in the same transaction). All end with the
+ * transaction, so a pooled connection never carries a tenant to its next user.
+ * `{ safe: false }` lifts the tenant criterion, not the storage: the tenant schema
+ * stays first on `search_path`. A scope without a tenant sets the RLS setting to ''
+ * (no rows) once the transaction was bound before; the default schema is used.
  */
 async function bind(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry): Promise<void> {
   const key = bindingKey(scope);
   const previous = bindings.get(runner);
   if (previous === key) return;
   const { rls, schemas } = registry;
-  const statements: Array<[string, unknown[]?]> = [];
+  const settings: Array<[string, string]> = [];
+  let bypass: string | undefined;
   if (rls && !scope.safe) {
     assertBypassAllowed(rls, scope.tenantId);
-    statements.push([setLocalRoleSql(rls.bypassRole!)]);
+    bypass = rls.bypassRole!;
   } else if (rls && (previous?.startsWith('bypass:') || previous === UNKNOWN)) {
-    // Back from a bypass in the same transaction: the connection's own role (DEFAULT keeps a
-    // `-c role=...` of its options; NONE would be the login role), so the policies apply again.
-    statements.push(['SET LOCAL role TO DEFAULT']);
+    const before = rolesBeforeBypass.get(runner);
+    if (before !== undefined) settings.push(['role', before]);
   }
-  const settings: Array<[string, string]> = [];
-  if (scope.tenantId !== undefined) {
-    if (rls && scope.safe) settings.push([rls.setting, String(scope.tenantId)]);
-    if (schemas) settings.push(['search_path', schemas.searchPath(scope.tenantId)]);
-  }
-  if (settings.length) statements.push([setConfigSql(settings.length), settings.flat()]);
-  if (!statements.length) return;
-  // Recorded before the statements go out: an operation started meanwhile on this runner
-  // compares against it, so it never skips its own binding behind a bypass that is queued.
+  if (rls && scope.safe && (scope.tenantId !== undefined || previous !== undefined)) settings.push([rls.setting, scope.tenantId === undefined ? '' : String(scope.tenantId)]);
+  if (schemas && scope.tenantId !== undefined) settings.push(['search_path', schemas.searchPath(scope.tenantId)]);
+  if (!settings.length && bypass === undefined) return;
+  // Recorded before the statements go out, so a later bind on this runner compares against it.
   bindings.set(runner, key);
   try {
-    for (const [sql, parameters] of statements) await runner.query(sql, parameters);
+    if (bypass !== undefined) {
+      // The first bypass of a transaction reads the role to come back to (a `-c role=` of the
+      // connection, or a SET ROLE of its pool hook), in a statement of its own.
+      if (!rolesBeforeBypass.has(runner)) {
+        const [row] = (await runner.query(`SELECT current_setting('role') AS role`)) as Array<{ role: string }>;
+        rolesBeforeBypass.set(runner, row!.role);
+      }
+      settings.push(['role', bypass]);
+    }
+    await runner.query(setConfigSql(settings.length), settings.flat());
   } catch (error) {
-    bindings.delete(runner);
+    bindings.set(runner, UNKNOWN);
     throw error;
   }
 }
 
 /** Binds every transaction started while a tenant scope is ambient (persistence, transaction(), ...). */
 export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
+  const ended = (runner: QueryRunner) => {
+    bindings.delete(runner);
+    rolesBeforeBypass.delete(runner);
+  };
   return {
     async afterTransactionStart(event) {
       const scope = registry.ambient.getStore();
       if (scope && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, registry);
     },
     afterTransactionCommit(event) {
-      if (transactionDepthOf(event.queryRunner) === 0) bindings.delete(event.queryRunner);
+      if (transactionDepthOf(event.queryRunner) === 0) ended(event.queryRunner);
     },
-    // A savepoint's rollback undoes the settings made since it, maybe a role reset among them:
-    // bind again next time, role included.
+    // A savepoint's rollback undoes the settings made since it: bind again next time, role included.
     afterTransactionRollback(event) {
-      if (transactionDepthOf(event.queryRunner) === 0) bindings.delete(event.queryRunner);
+      if (transactionDepthOf(event.queryRunner) === 0) ended(event.queryRunner);
       else bindings.set(event.queryRunner, UNKNOWN);
     },
   };
+}
+
+/**
+ * Runs `work` on a transaction's runner with its binding, refusing to overlap it with
+ * operations that need another binding (a bypass and a scoped operation at once):
+ * their statements would interleave with each other's role and settings.
+ */
+async function exclusively<T>(runner: QueryRunner, key: string, work: () => Promise<T>): Promise<T> {
+  let entry = inFlight.get(runner);
+  if (entry && entry.count > 0 && entry.key !== key) {
+    throw new UnsafeQueryError(
+      '{ safe: false } and tenant-scoped operations cannot run at the same time in one transaction (their statements would interleave). ' +
+        'Await one before starting the other, or run them in separate transactions.',
+      { operation: 'transaction' },
+    );
+  }
+  if (!entry || entry.count === 0) {
+    entry = { key, count: 0 };
+    inFlight.set(runner, entry);
+  }
+  entry.count++;
+  try {
+    return await work();
+  } finally {
+    entry.count--;
+  }
 }
 
 /**
@@ -101,14 +143,17 @@ export async function inScopedTransaction<T>(
   fn: (runner: QueryRunner) => Promise<T>,
 ): Promise<T> {
   if (runner?.isTransactionActive) {
-    await bind(runner, scope, registry);
-    return fn(runner);
+    return exclusively(runner, bindingKey(scope), async () => {
+      await bind(runner, scope, registry);
+      return fn(runner);
+    });
   }
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
   const own = runner && !runner.isReleased ? runner : registry.dataSource.createQueryRunner();
   return registry.within(scope, async () => {
-    await own.startTransaction();
     try {
+      // Inside the try: a binding that fails as the transaction starts must still roll back and release.
+      await own.startTransaction();
       const result = await fn(own);
       await own.commitTransaction();
       return result;
@@ -131,7 +176,13 @@ export async function openScopedTransaction(
 ): Promise<{ runner: QueryRunner; finish: (ok: boolean) => Promise<void> }> {
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
   const runner = registry.dataSource.createQueryRunner();
-  await registry.within(scope, () => runner.startTransaction());
+  try {
+    await registry.within(scope, () => runner.startTransaction());
+  } catch (error) {
+    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+    await runner.release();
+    throw error;
+  }
   let finished = false;
   return {
     runner,

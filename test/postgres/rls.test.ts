@@ -209,11 +209,19 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
       expect(((await tx.query('SELECT count(*)::int AS n FROM posts')) as Array<{ n: number }>)[0]!.n).toBe(3);
       expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
     });
-    // Operations started together in one transaction: a scoped one never runs under another's bypass.
-    for (let round = 0; round < 5; round++) {
+    // Operations started together in one transaction: with the same binding they share it; a bypass and a
+    // scoped operation at once are refused (their statements would interleave with each other's role).
+    const count = (rows: unknown) => (rows as Array<{ n: number }>)[0]!.n;
+    for (const order of ['bypass first', 'scoped first']) {
       await em.transaction(async (tx) => {
-        const [, scoped] = await Promise.all([tx.count(Post, { safe: false }), tx.query('SELECT count(*)::int AS n FROM posts')]);
-        expect((scoped as Array<{ n: number }>)[0]!.n).toBe(3);
+        const scoped = () => tx.query('SELECT count(*)::int AS n FROM posts');
+        const bypassed = () => tx.query('SELECT count(*)::int AS n FROM posts', [], { safe: false });
+        const both = order === 'bypass first' ? [bypassed(), scoped()] : [scoped(), bypassed()];
+        const [first, second] = await Promise.allSettled(both);
+        expect([first.status, second.status]).toEqual(['fulfilled', 'rejected']);
+        expect(count((first as PromiseFulfilledResult<unknown>).value)).toBe(order === 'bypass first' ? 5 : 3);
+        expect((second as PromiseRejectedResult).reason).toBeInstanceOf(UnsafeQueryError);
+        expect((await Promise.all([scoped(), scoped(), tx.count(Post)])).map((r) => (typeof r === 'number' ? r : count(r)))).toEqual([3, 3, 3]);
       });
     }
     const strict = appDataSource();
@@ -239,6 +247,34 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
       expect(Number((await raw('SELECT count(*) AS n FROM posts')).n)).toBe(3);
     });
   });
+
+  it('a role set by the pool on each new connection (SET ROLE) comes back after a bypass, not the login role', async () => {
+    const ownerUrl = w.db.options.type === 'postgres' ? w.db.options.url : '';
+    const ds = new DataSource({ type: 'postgres', url: ownerUrl, entities: blogEntities, extra: { max: 1, idleTimeoutMillis: 10 } } as never);
+    opened.push(ds);
+    const hooked = new Tenancy(ds, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
+    await ds.initialize();
+    const pool = (ds.driver as unknown as { master: { on(event: 'connect', fn: (client: { query(sql: string): unknown }) => void): void } }).master;
+    pool.on('connect', (client) => void client.query(`SET ROLE ${appRole}`));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the connection initialize() made has closed: the next one runs the hook
+    await hooked.manager(w.t1).transaction(async (tx) => {
+      const raw = async (sql: string) => ((await tx.queryRunner!.query(sql)) as Array<Record<string, unknown>>)[0]!;
+      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
+      expect(await tx.count(Post, { safe: false })).toBe(5);
+      expect(await tx.count(Post)).toBe(3);
+      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
+      expect(Number((await raw('SELECT count(*) AS n FROM posts')).n)).toBe(3);
+    });
+  });
+
+  it('a bypass whose role cannot be taken fails without keeping a pooled connection', async () => {
+    const ds = appDataSource({ extra: { max: 2 } });
+    const broken = new Tenancy(ds, { rowLevelSecurity: { bypassRole: `${bypassRole}_missing` }, defaultManager: 'unscoped' });
+    await ds.initialize();
+    for (let i = 0; i < 6; i++) await expect(broken.manager(w.t1).count(Post, { safe: false })).rejects.toThrow(/role/);
+    // Every failed attempt rolled back and gave its connection back: the pool of 2 still serves.
+    expect(await broken.manager(w.t1).count(Post)).toBe(3);
+  }, 20_000);
 
   it('round trips: autocommit adds BEGIN + set_config + COMMIT; an explicit transaction adds one set_config', async () => {
     const em = tenancy.manager(w.t1);
