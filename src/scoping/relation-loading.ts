@@ -89,7 +89,7 @@ export class TenantRelationLoader extends RelationLoader {
     if (!source.isInitialized) {
       // A tenant database or shard closed since (idle, maxOpen, tenancy.destroy()): its pool is gone.
       throw new TenancyConfigError(
-        `Loading ${relation.entityMetadata.name}.${relation.propertyName}: the DataSource that loaded this entity is closed. ` +
+        `Loading ${relation.entityMetadata.name}.${relation.propertyName}: the DataSource it would load from (a tenant database or shard) is closed. ` +
           'Load the entity again through tenancy.manager(tenantId) to read its lazy relations.',
         { entity: relation.entityMetadata.name, operation: 'relation load', tenant: scope?.tenantId },
       );

@@ -189,8 +189,9 @@ export class ShardStrategy implements StorageStrategy, Route {
     let shard: string | undefined;
     if (typeof answer === 'string') shard = answer;
     else {
-      answer.then((resolved) => this.#lastShard.set(key, resolved), () => undefined);
       shard = this.#lastShard.get(key);
+      // Unless a newer answer (from use()) came in meanwhile.
+      answer.then((resolved) => this.#lastShard.get(key) === shard && this.#lastShard.set(key, resolved), () => undefined);
     }
     return shard === undefined ? undefined : this.pool.peek(shard)?.manager(tenantId);
   }
