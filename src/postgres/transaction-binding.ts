@@ -13,6 +13,9 @@ const bindings = new WeakMap<QueryRunner, string>();
 // failed (it may have run on the server). The next binding resets the role too.
 const UNKNOWN = 'unknown';
 
+// A binding whose statements are on their way: operations that need the same one wait for it.
+const pendingBindings = new WeakMap<QueryRunner, Promise<void>>();
+
 // The role a transaction had before its first bypass, restored when a scoped operation follows.
 const rolesBeforeBypass = new WeakMap<QueryRunner, string>();
 
@@ -49,7 +52,18 @@ export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, t
 async function bind(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry): Promise<void> {
   const key = bindingKey(scope);
   const previous = bindings.get(runner);
-  if (previous === key) return;
+  // Bound, or being bound by an operation started just before: its statements go first.
+  if (previous === key) return pendingBindings.get(runner);
+  const binding = sendBinding(runner, scope, registry, key, previous);
+  pendingBindings.set(runner, binding);
+  try {
+    await binding;
+  } finally {
+    if (pendingBindings.get(runner) === binding) pendingBindings.delete(runner);
+  }
+}
+
+async function sendBinding(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry, key: string, previous: string | undefined): Promise<void> {
   const { rls, schemas } = registry;
   const settings: Array<[string, string]> = [];
   let bypass: string | undefined;
@@ -88,11 +102,17 @@ export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySub
     bindings.delete(runner);
     rolesBeforeBypass.delete(runner);
   };
+  // While a COMMIT or ROLLBACK is on its way (and if it fails) the binding in force is not known.
+  const ending = (event: { queryRunner: QueryRunner }) => {
+    if (bindings.has(event.queryRunner)) bindings.set(event.queryRunner, UNKNOWN);
+  };
   return {
     async afterTransactionStart(event) {
       const scope = registry.ambient.getStore();
       if (scope && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, registry);
     },
+    beforeTransactionCommit: ending,
+    beforeTransactionRollback: ending,
     afterTransactionCommit(event) {
       if (transactionDepthOf(event.queryRunner) === 0) ended(event.queryRunner);
     },
@@ -186,13 +206,16 @@ export async function openScopedTransaction(
   let finished = false;
   return {
     runner,
+    // Called from stream events: never rejects (a failed COMMIT of a read is rolled back, the connection released).
     finish: async (ok) => {
       if (finished) return;
       finished = true;
       try {
         if (runner.isTransactionActive) await (ok ? runner.commitTransaction() : runner.rollbackTransaction());
+      } catch {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
       } finally {
-        await runner.release();
+        await runner.release().catch(() => undefined);
       }
     },
   };

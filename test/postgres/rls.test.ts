@@ -224,6 +224,11 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
         expect((await Promise.all([scoped(), scoped(), tx.count(Post)])).map((r) => (typeof r === 'number' ? r : count(r)))).toEqual([3, 3, 3]);
       });
     }
+    // Two bypasses started together: the second waits for the first one's binding to be in force.
+    await em.transaction(async (tx) => {
+      const bypassed = () => tx.query('SELECT count(*)::int AS n FROM posts', [], { safe: false });
+      expect((await Promise.all([bypassed(), bypassed(), tx.count(Post, { safe: false })])).map((r) => (typeof r === 'number' ? r : count(r)))).toEqual([5, 5, 5]);
+    });
     const strict = appDataSource();
     const noBypass = new Tenancy(strict, { rowLevelSecurity: true, defaultManager: 'unscoped' });
     await strict.initialize();
