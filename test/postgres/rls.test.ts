@@ -236,14 +236,15 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
     expect(() => noBypass.manager(w.t1).createQueryBuilder(Post, 'p', { safe: false })).toThrow(/bypassRole/);
   });
 
-  it('a connection whose role comes from its options (-c role=...) gets that role back after a bypass, not its login role', async () => {
-    // Logged in as the table owner (a superuser), acting as the app role: after a bypass the policies must apply again.
+  /** Logged in as the table owner (a superuser), acting as the app role: after a bypass the policies must apply again. */
+  const ownerActingAsApp = async (extra: Record<string, unknown>, beforeUse: (ds: DataSource) => Promise<void> = async () => undefined) => {
     const ownerUrl = w.db.options.type === 'postgres' ? w.db.options.url : '';
-    const ds = new DataSource({ type: 'postgres', url: ownerUrl, entities: blogEntities, extra: { options: `-c role=${appRole}` } } as never);
+    const ds = new DataSource({ type: 'postgres', url: ownerUrl, entities: blogEntities, extra } as never);
     opened.push(ds);
-    const viaOption = new Tenancy(ds, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
+    const owned = new Tenancy(ds, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
     await ds.initialize();
-    await viaOption.manager(w.t1).transaction(async (tx) => {
+    await beforeUse(ds);
+    await owned.manager(w.t1).transaction(async (tx) => {
       const raw = async (sql: string) => ((await tx.queryRunner!.query(sql)) as Array<Record<string, unknown>>)[0]!;
       expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
       expect(await tx.count(Post, { safe: false })).toBe(5);
@@ -251,24 +252,17 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
       expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
       expect(Number((await raw('SELECT count(*) AS n FROM posts')).n)).toBe(3);
     });
+  };
+
+  it('a connection whose role comes from its options (-c role=...) gets that role back after a bypass, not its login role', async () => {
+    await ownerActingAsApp({ options: `-c role=${appRole}` });
   });
 
   it('a role set by the pool on each new connection (SET ROLE) comes back after a bypass, not the login role', async () => {
-    const ownerUrl = w.db.options.type === 'postgres' ? w.db.options.url : '';
-    const ds = new DataSource({ type: 'postgres', url: ownerUrl, entities: blogEntities, extra: { max: 1, idleTimeoutMillis: 10 } } as never);
-    opened.push(ds);
-    const hooked = new Tenancy(ds, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
-    await ds.initialize();
-    const pool = (ds.driver as unknown as { master: { on(event: 'connect', fn: (client: { query(sql: string): unknown }) => void): void } }).master;
-    pool.on('connect', (client) => void client.query(`SET ROLE ${appRole}`));
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the connection initialize() made has closed: the next one runs the hook
-    await hooked.manager(w.t1).transaction(async (tx) => {
-      const raw = async (sql: string) => ((await tx.queryRunner!.query(sql)) as Array<Record<string, unknown>>)[0]!;
-      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
-      expect(await tx.count(Post, { safe: false })).toBe(5);
-      expect(await tx.count(Post)).toBe(3);
-      expect((await raw('SELECT current_user AS u')).u).toBe(appRole);
-      expect(Number((await raw('SELECT count(*) AS n FROM posts')).n)).toBe(3);
+    await ownerActingAsApp({ max: 1, idleTimeoutMillis: 10 }, async (ds) => {
+      const pool = (ds.driver as unknown as { master: { on(event: 'connect', fn: (client: { query(sql: string): unknown }) => void): void } }).master;
+      pool.on('connect', (client) => void client.query(`SET ROLE ${appRole}`));
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the connection initialize() made has closed: the next one runs the hook
     });
   });
 
