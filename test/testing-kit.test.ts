@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy } from '../src/index.js';
@@ -10,9 +9,9 @@ import {
 } from '../src/testing/index.js';
 import { blogEntities, Category, Comment, Post, Setting, Tag } from './fixtures/blog.js';
 import { type BlogWorld, createBlogWorld } from './support/blog-world.js';
-import { createAppRole } from './support/app-role.js';
+import { startRlsApp } from './support/app-role.js';
 import { notesWorld, runBuilt, skipWithoutBuild } from './support/built-package.js';
-import { adminQuery, databaseKinds } from './support/databases.js';
+import { databaseKinds } from './support/databases.js';
 
 /**
  * `typeorm-tenancy/testing` against the blog fixtures: the probe battery passes on a
@@ -170,26 +169,18 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
 const hasPostgres = databaseKinds().includes('postgres');
 
 describe.skipIf(!hasPostgres)('typeorm-tenancy/testing with PostgreSQL row-level security', () => {
-  const suffix = randomBytes(4).toString('hex');
-  const appRole = `tenancy_kit_${suffix}`;
   let w: BlogWorld;
   let app: DataSource;
   let tenancy: Tenancy;
+  let closeApp: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    const url = await createAppRole(w.dataSource, appRole);
-    app = new DataSource({ type: 'postgres', url, entities: blogEntities, extra: { max: 3 } } as never);
-    tenancy = new Tenancy(app, { rowLevelSecurity: true, defaultManager: 'unscoped' });
-    await app.initialize();
-    const admin = w.dataSource.createQueryRunner();
-    await tenancy.rls.install(admin);
-    await admin.release();
+    ({ app, tenancy, close: closeApp } = await startRlsApp(w.dataSource, { entities: blogEntities, prefix: 'tenancy_kit', extra: { max: 3 } }));
   });
   afterAll(async () => {
-    if (app?.isInitialized) await app.destroy();
+    await closeApp?.();
     await w?.close();
-    await adminQuery(`DROP ROLE IF EXISTS ${appRole}`);
   });
 
   it('passes with the app-side filter and with the database alone (appSideCriteria off); raw checks see through the policies; nothing left behind', async () => {

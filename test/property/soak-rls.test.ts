@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy } from '../../src/index.js';
 import { proofEntities } from '../fixtures/proof-entities.js';
-import { createAppRole } from '../support/app-role.js';
-import { adminQuery, databaseKinds } from '../support/databases.js';
+import { startRlsApp } from '../support/app-role.js';
+import { databaseKinds } from '../support/databases.js';
 import { createProofWorld, type ProofWorld } from './proof-world.js';
 import { OPERATIONS, POOL, runSoak } from './soak-run.js';
 
@@ -19,25 +18,18 @@ import { OPERATIONS, POOL, runSoak } from './soak-run.js';
 const hasPostgres = databaseKinds().includes('postgres');
 
 describe.skipIf(!hasPostgres)('concurrency soak on postgres with row-level security', () => {
-  const appRole = `tenancy_soak_${randomBytes(4).toString('hex')}`;
   let w: ProofWorld;
   let app: DataSource;
   let tenancy: Tenancy;
+  let closeApp: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     w = await createProofWorld('postgres');
-    const url = await createAppRole(w.dataSource, appRole);
-    app = new DataSource({ type: 'postgres', url, entities: proofEntities, extra: { max: POOL } });
-    tenancy = new Tenancy(app, { rowLevelSecurity: true, defaultManager: 'unscoped' });
-    await app.initialize();
-    const admin = w.dataSource.createQueryRunner();
-    await tenancy.rls.install(admin);
-    await admin.release();
+    ({ app, tenancy, close: closeApp } = await startRlsApp(w.dataSource, { entities: proofEntities, prefix: 'tenancy_soak', extra: { max: POOL } }));
   });
   afterAll(async () => {
-    if (app?.isInitialized) await app.destroy();
+    await closeApp?.();
     await w?.close();
-    await adminQuery(`DROP ROLE IF EXISTS ${appRole}`);
   });
 
   it(`${OPERATIONS} interleaved operations of 3 tenants with RLS on, as a NOSUPERUSER NOBYPASSRLS role, pool of ${POOL}: zero cross-talk`, { timeout: 120_000 }, async () => {

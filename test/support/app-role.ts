@@ -1,4 +1,6 @@
-import type { DataSource } from 'typeorm';
+import { randomBytes } from 'node:crypto';
+import { DataSource, type DataSourceOptions, type Logger } from 'typeorm';
+import { Tenancy } from '../../src/index.js';
 import { adminQuery } from './databases.js';
 
 /**
@@ -16,4 +18,56 @@ export async function createAppRole(owner: DataSource, role: string): Promise<st
   url.username = role;
   url.password = '';
   return url.toString();
+}
+
+/** An application DataSource under row-level security, as the tests run it. */
+export interface RlsApp {
+  app: DataSource;
+  tenancy: Tenancy;
+  appRole: string;
+  /** Set when `bypass` was asked for: the BYPASSRLS role `{ safe: false }` switches to. */
+  bypassRole?: string;
+  /** Destroys the app DataSource and drops the roles (their grants first); the owner's database stays. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates an app role (and, with `bypass`, a BYPASSRLS role granted to it), connects as
+ * it with a Tenancy under `rowLevelSecurity`, and installs the policies as `owner`.
+ */
+export async function startRlsApp(
+  owner: DataSource,
+  options: { entities: DataSourceOptions['entities']; prefix: string; bypass?: boolean; extra?: Record<string, unknown>; logger?: Logger },
+): Promise<RlsApp> {
+  const suffix = randomBytes(4).toString('hex');
+  const appRole = `${options.prefix}_${suffix}`;
+  const bypassRole = options.bypass ? `${options.prefix}_bypass_${suffix}` : undefined;
+  let app: DataSource | undefined;
+  const roles = [appRole, bypassRole].filter(Boolean).join(', ');
+  const close = async () => {
+    if (app?.isInitialized) await app.destroy();
+    // Their grants live in the owner's database: revoked there, so the roles can go now.
+    await owner.query(`DROP OWNED BY ${roles}`).catch(() => undefined);
+    await adminQuery(`DROP ROLE IF EXISTS ${appRole}`);
+    if (bypassRole) await adminQuery(`DROP ROLE IF EXISTS ${bypassRole}`);
+  };
+  try {
+    const url = await createAppRole(owner, appRole);
+    if (bypassRole) {
+      await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
+      await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
+      await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${bypassRole}`);
+      await owner.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${bypassRole}`);
+    }
+    app = new DataSource({ type: 'postgres', url, entities: options.entities, extra: options.extra, logger: options.logger, logging: !!options.logger });
+    const tenancy = new Tenancy(app, { rowLevelSecurity: bypassRole ? { bypassRole } : true, defaultManager: 'unscoped' });
+    await app.initialize();
+    const runner = owner.createQueryRunner();
+    await tenancy.rls.install(runner);
+    await runner.release();
+    return { app, tenancy, appRole, bypassRole, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

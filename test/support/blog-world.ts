@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Tenancy } from '../../src/index.js';
 import { blogEntities, Tenant, User, type Post } from '../fixtures/blog.js';
-import { createAppRole } from './app-role.js';
+import { type RlsApp, startRlsApp } from './app-role.js';
 import { seedBlogRows } from './blog-rows.js';
-import { adminQuery, conformanceKinds, createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
+import { conformanceKinds, createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
 import { SqlLog } from './sql-log.js';
 import { StorageInspector } from './storage-inspector.js';
 import { createStorageWorld } from './storage-world.js';
@@ -128,44 +127,28 @@ async function createRowWorld(worldCase: WorldCase): Promise<BlogWorld> {
  */
 async function createRlsWorld(worldCase: WorldCase): Promise<BlogWorld> {
   const owner = await createRowWorld({ ...worldCase, layout: 'row' });
-  const suffix = randomBytes(4).toString('hex');
-  const appRole = `tenancy_app_${suffix}`;
-  const bypassRole = `tenancy_bypass_${suffix}`;
   const log = new SqlLog();
-  let app: DataSource | undefined;
-  const close = async () => {
-    if (app?.isInitialized) await app.destroy();
-    await owner.close();
-    await adminQuery(`DROP ROLE IF EXISTS ${appRole}`);
-    await adminQuery(`DROP ROLE IF EXISTS ${bypassRole}`);
-  };
+  let rls: RlsApp;
   try {
-    const url = await createAppRole(owner.dataSource, appRole);
-    await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
-    await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
-    await owner.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${bypassRole}`);
-    await owner.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${bypassRole}`);
-    app = new DataSource({ type: 'postgres', url, entities: blogEntities, logger: log, logging: true });
-    const tenancy = new Tenancy(app, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });
-    await app.initialize();
-    const runner = owner.dataSource.createQueryRunner();
-    await tenancy.rls.install(runner);
-    await runner.release();
-    const appDataSource = app;
-    log.clear();
-    return {
-      ...owner,
-      case: worldCase,
-      dataSource: appDataSource,
-      tenancy,
-      log,
-      plainSeesTenantRows: false,
-      dataSourceOf: async () => appDataSource,
-      createTenant: async (name) => ((await tenancy.tenants.create({ name })) as Tenant).id,
-      close,
-    };
+    rls = await startRlsApp(owner.dataSource, { entities: blogEntities, prefix: 'tenancy_app', bypass: true, logger: log });
   } catch (error) {
-    await close();
+    await owner.close();
     throw error;
   }
+  const { app, tenancy } = rls;
+  log.clear();
+  return {
+    ...owner,
+    case: worldCase,
+    dataSource: app,
+    tenancy,
+    log,
+    plainSeesTenantRows: false,
+    dataSourceOf: async () => app,
+    createTenant: async (name) => ((await tenancy.tenants.create({ name })) as Tenant).id,
+    close: async () => {
+      await rls.close();
+      await owner.close();
+    },
+  };
 }
