@@ -1,6 +1,6 @@
 import { MissingTenantError } from '../errors.js';
 import type { TenantEntityManager } from '../manager/tenant-entity-manager.js';
-import type { TenantId } from '../scoping/tenant-key.js';
+import type { TenantId, TenantRef } from '../scoping/tenant-key.js';
 import type { Tenancy } from '../tenancy.js';
 import type { TenantResolver } from './tenant-resolver.js';
 
@@ -42,7 +42,7 @@ export async function findRequestTenant<Req>(tenancy: Tenancy, request: Req, opt
 }
 
 function canonical(tenancy: Tenancy, id: TenantId): TenantId | undefined {
-  const candidates: unknown[] = [id];
+  const candidates: TenantRef[] = [id];
   if (typeof id === 'string' && /^-?[0-9]{1,16}$/.test(id) && Number.isSafeInteger(Number(id))) candidates.push(Number(id));
   for (const candidate of candidates) {
     try {
