@@ -1,6 +1,14 @@
 import './manager/bound-operations.js';
 
-export { TenancyError, MissingTenantError, TenantMismatchError, UnsafeQueryError, TenancyConfigError, StorageUnavailableError } from './errors.js';
+export {
+  TenancyError,
+  MissingTenantError,
+  UnknownTenantError,
+  TenantMismatchError,
+  UnsafeQueryError,
+  TenancyConfigError,
+  StorageUnavailableError,
+} from './errors.js';
 export type { TenancyErrorDetails } from './errors.js';
 export { TenantEntity } from './metadata/tenant-entity.decorator.js';
 export { TenantScoped } from './metadata/tenant-scoped.decorator.js';
