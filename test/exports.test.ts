@@ -21,8 +21,9 @@ describe('public exports', () => {
       'typeorm-tenancy/nestjs',
       nestjs,
       [
-        'InjectTenantManager', 'TENANCY_MODULE_OPTIONS', 'TENANT_MANAGER', 'TenancyMiddleware', 'TenancyModule', 'byHeader', 'byHostname', 'bySubdomain',
-        'currentTenantManager', 'registerTenancy', 'tenancyDataSourceFactory', 'tenancyOf', 'tenantManager', 'withDefault',
+        'CurrentTenant', 'InjectTenantManager', 'TENANCY_MODULE_OPTIONS', 'TENANT_MANAGER', 'TenancyExceptionFilter', 'TenancyInterceptor',
+        'TenancyMiddleware', 'TenancyModule', 'byHeader', 'byHostname', 'byPayload', 'bySubdomain', 'currentTenantManager', 'registerTenancy',
+        'tenancyDataSourceFactory', 'tenancyOf', 'tenantManager', 'withDefault',
       ],
     ],
     ['typeorm-tenancy/testing', testing, ['TenantIsolationError', 'assertTenantIsolation', 'formatIsolationReport', 'probeTenantIsolation']],
