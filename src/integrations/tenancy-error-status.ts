@@ -13,8 +13,8 @@ export interface TenancyErrorStatus {
  * handler and the NestJS exception filter:
  * - `MissingTenantError` → 400: the request named no usable tenant (or the route runs without one);
  * - `UnknownTenantError` → 404: the same for every unknown tenant;
- * - `TenantMismatchError` → 403: the request tried to write another tenant's rows or
- *   references; refused whatever the rows' state, so not a 409 conflict to retry;
+ * - `TenantMismatchError` → 403: the request tried to write another tenant's id or point
+ *   at another tenant's row: an authorization refusal, not a conflict (409) to retry;
  * - `StorageUnavailableError` → 503: the tenant's database or shard is down, others work;
  * - `UnsafeQueryError`, `TenancyConfigError` and any other → 500: the application's
  *   code or setup is wrong, not the request — logged, and answered like any server error.
