@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { DataSource, DeepPartial, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { TenancyConfigError } from '../errors.js';
@@ -42,6 +43,12 @@ export interface TenantExistsOptions {
 
 /** Tenants remembered by `exists()`, at most; the longest unused are forgotten first. */
 const MAX_REMEMBERED = 10_000;
+
+/**
+ * The async context this module was loaded in, where no tenant is bound. `exists()` looks
+ * tenants up there: inside `tenancy.run(a)` the tenant table is scoped to tenant `a`'s own row.
+ */
+const outsideTenants = new AsyncResource('typeorm-tenancy.tenant-catalog');
 
 /**
  * `tenancy.tenants`: creating, listing and removing tenants for every strategy.
@@ -123,7 +130,8 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
    * `maxAge`, the remembered answer of an earlier lookup. Concurrent calls for one
    * tenant share a lookup. A tenant removed through `remove()` is forgotten at once;
    * one removed otherwise (SQL, another process) is still reported for up to `maxAge`.
-   * A malformed id is a `MissingTenantError`.
+   * A tenant bound by `tenancy.run()` does not narrow the lookup. A malformed id is a
+   * `MissingTenantError`.
    *
    * @example
    * await tenancy.tenants.exists(2)                     // ... WHERE EXISTS (SELECT 1 FROM "tenants" "Tenant" WHERE "Tenant"."id" = $1)
@@ -146,7 +154,7 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
     }
     let lookup = this.#lookups.get(tenantId);
     if (!lookup) {
-      lookup = this.#lookUp(tenantId, key).finally(() => {
+      lookup = outsideTenants.runInAsyncScope(() => this.#lookUp(tenantId, key)).finally(() => {
         if (this.#lookups.get(tenantId) === lookup) this.#lookups.delete(tenantId);
       });
       this.#lookups.set(tenantId, lookup);

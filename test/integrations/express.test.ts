@@ -192,6 +192,9 @@ describe('typeorm-tenancy/express', () => {
       lookups();
       expect(await probeTenancy.tenants.exists(t.id + 1, { maxAge: 60_000 })).toBe(true); // absence was not remembered
       expect(lookups()).toBe(1);
+      // Inside another tenant's context (where the tenant table is scoped to that tenant's row) the answer is the same.
+      expect(await probeTenancy.run(t.id, () => probeTenancy.tenants.exists(t.id + 1))).toBe(true);
+      expect(await probeTenancy.run(t.id + 1, () => probeTenancy.tenants.exists(t.id + 2))).toBe(false);
       await expect(probeTenancy.tenants.exists('abc' as unknown as number)).rejects.toBeInstanceOf(MissingTenantError);
       await expect(probeTenancy.tenants.exists(t.id, { maxAge: -1 })).rejects.toThrow(/maxAge -1/);
     } finally {
