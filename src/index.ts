@@ -1,6 +1,14 @@
 import './manager/bound-operations.js';
 
-export { TenancyError, MissingTenantError, TenantMismatchError, UnsafeQueryError, TenancyConfigError, StorageUnavailableError } from './errors.js';
+export {
+  TenancyError,
+  MissingTenantError,
+  UnknownTenantError,
+  TenantMismatchError,
+  UnsafeQueryError,
+  TenancyConfigError,
+  StorageUnavailableError,
+} from './errors.js';
 export type { TenancyErrorDetails } from './errors.js';
 export { TenantEntity } from './metadata/tenant-entity.decorator.js';
 export { TenantScoped } from './metadata/tenant-scoped.decorator.js';
@@ -10,7 +18,7 @@ export { Tenancy } from './tenancy.js';
 export type { TenancyOptions } from './tenancy.js';
 export { TenantEntityManager } from './manager/tenant-entity-manager.js';
 export type { SafeOption } from './manager/safe-option.js';
-export type { TenantId } from './scoping/tenant-key.js';
+export type { TenantId, TenantObject, TenantRef } from './scoping/tenant-key.js';
 export { RowLevelSecurity } from './postgres/row-level-security.js';
 export type { RowLevelSecurityOptions } from './postgres/rls-options.js';
 export type { RowLevelSecurityStatements } from './postgres/policy-sql.js';

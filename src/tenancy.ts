@@ -12,7 +12,7 @@ import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
 import { plainRunnerView, scopeOfRunner } from './scoping/runner-scope.js';
-import { resolveTenantId, type TenantId, tenantKeyKind } from './scoping/tenant-key.js';
+import { resolveTenantId, type TenantId, tenantKeyKind, type TenantRef } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
 import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
 import { RowLevelSecurity } from './postgres/row-level-security.js';
@@ -315,7 +315,7 @@ export class Tenancy {
    * A `TenantEntityManager` for a tenant id or tenant entity. Cheap: no query,
    * no connection. A missing or malformed tenant is a `MissingTenantError`.
    */
-  manager(tenant: unknown): TenantEntityManager {
+  manager(tenant: TenantRef): TenantEntityManager {
     const registry = this.#requireRegistry('tenancy.manager()');
     const tenantId = resolveTenantId(tenant, registry.tenantKey, 'tenancy.manager()');
     const scope: ScopeContext = { registry, tenantId, safe: true };
@@ -328,7 +328,7 @@ export class Tenancy {
    * Opens the tenant's DataSource now (database strategy, shards), so synchronous
    * calls such as `createQueryBuilder` work on its manager. A no-op otherwise.
    */
-  async open(tenant: unknown): Promise<void> {
+  async open(tenant: TenantRef): Promise<void> {
     const tenantId = resolveTenantId(tenant, this.#requireRegistry('tenancy.open()').tenantKey, 'tenancy.open()');
     const strategy = this.#strategy;
     if (strategy instanceof DatabaseStrategy || strategy instanceof ShardStrategy) await strategy.use(tenantId, async () => undefined);
@@ -341,7 +341,7 @@ export class Tenancy {
   }
 
   /** Runs `fn` with the tenant bound for everything it awaits; `current()` returns its manager there. */
-  run<T>(tenant: unknown, fn: () => T): T {
+  run<T>(tenant: TenantRef, fn: () => T): T {
     return this.#context.run(this.manager(tenant), fn);
   }
 

@@ -96,6 +96,9 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
     expect(rows.map((t) => t.name)).toEqual(['acme', 'globex']);
     // Unbound (the tenant catalog, an administrator): every tenant row.
     expect((await tenancy.tenants.list()).map((t) => (t as Tenant).id).sort()).toEqual([w.t1, w.t2].sort());
+    expect(await tenancy.tenants.exists(w.t2)).toBe(true);
+    // ... also inside another tenant's run(): the catalog works on connections of its own.
+    expect(await tenancy.run(w.t1, () => tenancy.tenants.exists(w.t2, { maxAge: 0 }))).toBe(true);
   });
 
   it('verify(): ok as the app role; a superuser connection is reported', async () => {
