@@ -16,6 +16,7 @@ export { TenantUnique } from './metadata/tenant-unique.decorator.js';
 export type { CompositeKeys, TenantScopedOptions } from './metadata/tenant-marks.js';
 export { Tenancy } from './tenancy.js';
 export type { TenancyOptions } from './tenancy.js';
+export type { BypassEvent, TenancyLogEvent, TenancyLogger } from './audit/tenancy-audit.js';
 export { TenantEntityManager } from './manager/tenant-entity-manager.js';
 export type { SafeOption } from './manager/safe-option.js';
 export type { TenantId, TenantObject, TenantRef } from './scoping/tenant-key.js';

@@ -12,6 +12,7 @@ import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
 import { plainRunnerView, scopeOfRunner } from './scoping/runner-scope.js';
+import { type BypassEvent, TenancyAudit, type TenancyLogger, typeormLogger } from './audit/tenancy-audit.js';
 import { resolveTenantId, type TenantId, tenantKeyKind, type TenantRef } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
 import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
@@ -65,6 +66,18 @@ export interface TenancyOptions {
   shards?: ShardingOptions['shards'];
   /** The shard of a tenant, for `shards`. */
   shardOf?: ShardingOptions['shardOf'];
+  /**
+   * Called for every `{ safe: false }` operation (find options, `createQueryBuilder(..., { safe: false })`,
+   * `query(sql, params, { safe: false })`) with `{ tenant, entity, operation, sql?, callSite }`, before it
+   * runs — `callSite` is the caller's stack frame. Throwing refuses the operation. Called synchronously; a
+   * returned promise is not awaited. Defaults to none.
+   */
+  onBypass?: (event: BypassEvent) => unknown;
+  /**
+   * Receives the library's decisions: each bypass (`info`) and each refusal (`warn`, with the error).
+   * `'typeorm'` forwards them to the DataSource's TypeORM logger. Defaults to none.
+   */
+  logger?: TenancyLogger | 'typeorm';
 }
 
 /**
@@ -148,7 +161,9 @@ export class Tenancy {
       );
     }
     const attach = (dataSource: DataSource) => {
-      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys: this.options.compositeKeys });
+      // The tenant's storage audits bypasses like the main DataSource does.
+      const { compositeKeys, onBypass, logger } = this.options;
+      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys, onBypass, logger });
       inner.#routedStorage = true;
       return { dataSource, manager: (tenantId: TenantId) => inner.manager(tenantId) };
     };
@@ -206,6 +221,7 @@ export class Tenancy {
       this.#strategy instanceof SchemaStrategy ? this.#strategy : undefined,
       this.#routedStorage,
     );
+    this.#registry.audit = new TenancyAudit(this.options.onBypass, this.options.logger === 'typeorm' ? typeormLogger(ds) : this.options.logger);
     this.#loader.registry = this.#registry;
     // TypeORM's database result cache reads and writes its own table on the operation's runner: as plain TypeORM.
     wrapQueryResultCache(ds, plainRunnerView);
