@@ -3,6 +3,7 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { TenantMismatchError } from '../errors.js';
 import { withScope } from './scope-carrier.js';
+import { rememberIds, unknownIds } from './known-rows.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
 import { describeValue } from './describe-value.js';
@@ -113,14 +114,18 @@ export async function assertRelationValuesInTenant(
 // On the caller's runner: inside a transaction the check must see the rows it inserted,
 // and must not wait for a second pooled connection.
 async function verifyReferences(scope: ScopeContext, found: References, operation: string, queryRunner: QueryRunner | undefined): Promise<void> {
+  const runner = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
   for (const [target, ids] of found) {
+    // Rows already known to be the tenant's on this connection need no query (known-rows.ts).
+    const unknown = unknownIds(runner, scope, target, [...ids.keys()]);
+    if (unknown.length === 0) continue;
     const primary = target.primaryColumns[0]!;
-    const runner = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
     const qb = withScope(scope.registry.dataSource.createQueryBuilder(target.target, 'ref', runner), scope)
       .withDeleted()
       .select(`ref.${primary.propertyPath}`, 'id')
-      .where(`ref.${primary.propertyPath} IN (:...tenancyReferenceIds)`, { tenancyReferenceIds: [...ids.keys()] });
+      .where(`ref.${primary.propertyPath} IN (:...tenancyReferenceIds)`, { tenancyReferenceIds: unknown });
     const present = new Set((await qb.getRawMany<{ id: unknown }>()).map((r) => String(r.id)));
-    for (const [id, relation] of ids) if (!present.has(String(id))) throw mismatch(scope, relation, id, operation);
+    for (const id of unknown) if (!present.has(String(id))) throw mismatch(scope, ids.get(id)!, id, operation);
+    rememberIds(runner, scope, target, unknown);
   }
 }

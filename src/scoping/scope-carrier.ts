@@ -5,7 +5,7 @@ import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
 import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
 import { tenantRunner } from './runner-scope.js';
-import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
+import { junctionTarget, junctionTenantCriterion, scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
 import { refused } from './refusal.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
@@ -83,8 +83,14 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       const aliases = prefixed ? map.aliases.filter((a) => a.type === 'from') : map.mainAlias ? [map.mainAlias] : [];
       const criteria: string[] = [];
       for (const alias of aliases) {
-        const scoped = alias.hasMetadata ? scopedTarget(scope, alias.metadata, map.queryType) : undefined;
-        if (scoped && scope!.registry.appSideCriteria) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
+        if (!alias.hasMetadata || !scope?.safe) continue;
+        const scoped = scopedTarget(scope, alias.metadata, map.queryType);
+        if (scoped && scope.registry.appSideCriteria) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
+        const sides = scoped ? undefined : junctionTarget(scope, alias.metadata, map.queryType);
+        if (sides && scope.registry.appSideCriteria) {
+          const qualifier = prefixed ? this.escape(alias.name) : (this as unknown as { getTableName(path: string): string }).getTableName(alias.metadata.tablePath);
+          criteria.push(junctionTenantCriterion(alias.metadata, sides, qualifier));
+        }
       }
       if (criteria.length === 0) return super.createWhereExpression();
       const previous = map.extraAppendedAndWhereCondition;

@@ -5,6 +5,7 @@ import type { ScopeContext } from './scope-context.js';
 import type { TenantId, TenantKey } from './tenant-key.js';
 import type { ResolvedRowLevelSecurity } from '../postgres/rls-options.js';
 import { TableNames } from './table-names.js';
+import { type JunctionSide, junctionSides } from './junction-guard.js';
 import { TenancyAudit } from '../audit/tenancy-audit.js';
 
 const loadedEntityScopes = new WeakMap<object, ScopeContext>();
@@ -38,6 +39,7 @@ export interface ScopedEntity {
 export class ScopeRegistry {
   readonly #scoped: ReadonlyMap<EntityMetadata, ScopedEntity>;
   readonly #tenantTable: ScopedEntity;
+  readonly #junctions = new Map<EntityMetadata, JunctionSide[]>();
   readonly #withSafeColumn: ReadonlySet<EntityMetadata>;
   /**
    * Entities loaded through a scope: lazy relations of these load in the same scope.
@@ -71,6 +73,10 @@ export class ScopeRegistry {
     this.lazyRelations = dataSource.entityMetadatas.some((m) => m.relations.some((r) => r.isLazy));
     this.#tenantTable = { metadata: tenantKey.column.entityMetadata, column: tenantKey.column, tenantTable: true };
     this.tableNames = new TableNames(dataSource);
+    for (const metadata of dataSource.entityMetadatas) {
+      const sides = junctionSides(metadata, (m) => this.#scoped.get(m));
+      if (sides.length > 0) this.#junctions.set(metadata, sides);
+    }
     // SQLite drivers hand every caller one runner: tenant operations then run on views of it.
     this.sharedRunners = dataSource.driver.createQueryRunner('master') === dataSource.driver.createQueryRunner('master');
   }
@@ -90,6 +96,11 @@ export class ScopeRegistry {
   rowScope(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
     if (!metadata) return undefined;
     return this.#scoped.get(metadata) ?? (metadata === this.#tenantTable.metadata ? this.#tenantTable : undefined);
+  }
+
+  /** The tenant-scoped sides of a junction or closure table (see junction-guard.ts); undefined for other tables. */
+  junction(metadata: EntityMetadata | undefined): readonly JunctionSide[] | undefined {
+    return metadata ? this.#junctions.get(metadata) : undefined;
   }
 
   /** Resolves string table names the way the database does (quoting, letter case, default schema). */

@@ -16,8 +16,13 @@ import { openScopedTransaction } from '../postgres/transaction-binding.js';
 import { assertEmbeddable, carryScope, type Erased, guardSubQueryFactory, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
 import { resolveStringTarget } from './string-targets.js';
 import { refuseTenantRowDelete, refuseTenantRowInsert } from './tenant-row-guard.js';
+import { refused } from './refusal.js';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
-import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
+import { junctionTarget, junctionTenantCriterion, scopedTarget, tenantCriterion } from './tenant-criterion.js';
+import { assertJunctionRowsInTenant } from './junction-guard.js';
+import { forgetIds, rememberIds } from './known-rows.js';
+import { runnerOf } from '../internal/typeorm/instance-members.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
@@ -57,9 +62,11 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
     const changed: Array<[{ condition?: string }, string | undefined]> = [];
     try {
       for (const join of this.expressionMap.joinAttributes) {
+        if (!scope?.safe || !join.metadata) continue;
         const scoped = scopedTarget(scope, join.metadata, 'join');
-        if (!scoped || !scope!.registry.appSideCriteria) continue;
-        const criterion = tenantCriterion(scoped, join.alias.name);
+        const sides = scoped ? undefined : junctionTarget(scope, join.metadata, 'join');
+        if ((!scoped && !sides) || !scope.registry.appSideCriteria) continue;
+        const criterion = scoped ? tenantCriterion(scoped, join.alias.name) : junctionTenantCriterion(join.metadata, sides!, this.escape(join.alias.name));
         changed.push([join, join.condition]);
         join.condition = join.condition ? `(${join.condition}) AND ${criterion}` : criterion;
       }
@@ -185,9 +192,16 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
 
   // Under row-level security PostgreSQL refuses ON CONFLICT DO UPDATE on a row the policy
   // hides (rather than skipping it): the conflicting row is another tenant's.
-  override execute(): Promise<any> {
+  override async execute(): Promise<any> {
     const scope = this[SCOPE];
-    if (!scope?.registry.rls || !this.expressionMap.onUpdate) return super.execute();
+    const map = this.expressionMap;
+    const sides = map.mainAlias?.hasMetadata && !insertTarget(this) ? junctionTarget(scope, map.mainAlias.metadata, 'insert') : undefined;
+    if (sides && !map.insertFromSelect) {
+      const runner = this.queryRunner && !this.queryRunner.isReleased ? this.queryRunner : undefined;
+      const select = (target: EntityMetadata) => withScope(this.dataSource.createQueryBuilder(target.target, 'ref', runner), scope);
+      await assertJunctionRowsInTenant(scope!, map.mainAlias!.metadata, sides, this.getValueSets(), select, runner);
+    }
+    if (!scope?.registry.rls || !this.expressionMap.onUpdate) return rememberInserted(this, await super.execute());
     return super.execute().catch((error: unknown) => {
       const scoped = insertTarget(this);
       if (scoped && isRowLevelSecurityViolation(error)) {
@@ -201,6 +215,20 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   }
 }
 
+/**
+ * Rows a tenant inserts (a plain insert: an upsert's ids may be stale on some drivers) are its
+ * own: a check of them later on the same runner needs no query (known-rows.ts).
+ */
+function rememberInserted(qb: InsertQueryBuilder<any> & ScopeCarrier, result: any): any {
+  const scoped = insertTarget(qb);
+  const metadata = scoped?.metadata;
+  if (metadata && !scoped.tenantTable && !qb.expressionMap.onUpdate && !metadata.hasMultiplePrimaryKeys && runnerOf(qb)) {
+    const key = metadata.primaryColumns[0]!;
+    rememberIds(runnerOf(qb), qb[SCOPE]!, metadata, (result?.identifiers ?? []).map((id: ObjectLiteral) => id && key.getEntityValue(id)));
+  }
+  return result;
+}
+
 function isRowLevelSecurityViolation(error: unknown): boolean {
   const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: unknown } | undefined) : undefined;
   return driverError?.code === '42501' && /row-level security/.test(error instanceof Error ? error.message : '');
@@ -212,6 +240,12 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
     const map = this.expressionMap;
     const scoped = map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'update') : undefined;
     if (scoped) guardTenantUnchanged(map.valuesSet, scoped, this[SCOPE]!, 'update');
+    else if (map.mainAlias?.hasMetadata && junctionTarget(this[SCOPE], map.mainAlias.metadata, 'update')) {
+      throw refused(this[SCOPE], new UnsafeQueryError(
+        `update of ${map.mainAlias.metadata.name} would re-point links between tenant-scoped rows. Use relation().addAndRemove() (checked), or { safe: false } on purpose.`,
+        { entity: map.mainAlias.metadata.name, operation: 'update', tenant: this[SCOPE]!.tenantId },
+      ));
+    }
     return super.createUpdateExpression();
   }
 }
@@ -221,6 +255,14 @@ class ScopedDeleteQueryBuilder extends carryScope(DeleteQueryBuilder as Erased<D
   protected override createDeleteExpression(): string {
     refuseTenantRowDelete(this, 'delete');
     return super.createDeleteExpression();
+  }
+
+  // A deleted id may come back as another tenant's row: the runner forgets what it knew of the entity.
+  override execute(): Promise<any> {
+    const metadata = this.expressionMap.mainAlias?.hasMetadata ? this.expressionMap.mainAlias.metadata : undefined;
+    const runner = runnerOf(this);
+    if (metadata && runner) forgetIds(runner, metadata);
+    return super.execute();
   }
 }
 
