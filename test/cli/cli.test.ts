@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { fixtures, runCli, skipUnbuilt } from './run-cli.js';
+import { fixtures, runCli } from './run-cli.js';
 
 // The built binary against SQLite data source modules in a temp file, so state persists
 // between invocations as it would for a user.
@@ -17,7 +17,7 @@ beforeEach(() => {
 
 const commands = ['tenants:add', 'tenants:list', 'tenants:remove', 'migrate:all', 'rls:sql', 'rls:verify', 'verify'];
 
-describe.skipIf(skipUnbuilt)(skipUnbuilt ? 'typeorm-tenancy CLI (SKIPPED: no dist/, run `npm run build`)' : 'typeorm-tenancy CLI', { timeout: 60_000 }, () => {
+describe('typeorm-tenancy CLI', { timeout: 60_000 }, () => {
   it('--help lists every command and the data source contract', async () => {
     const { code, stdout } = await runCli(['--help']);
     expect(code).toBe(0);
