@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import type { ScopeRegistry } from '../scoping/scope-registry.js';
+import type { ScopedEntity, ScopeRegistry } from '../scoping/scope-registry.js';
 import { inOwnTransaction } from '../strategies/in-transaction.js';
 import { policyStatements, type RowLevelSecurityStatements } from './policy-sql.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
@@ -7,7 +7,9 @@ import { type RowLevelSecurityReport, verifyRowLevelSecurity } from './rls-verif
 
 /**
  * `tenancy.rls`: the PostgreSQL row-level-security policies generated from the
- * same metadata as the app-side filter.
+ * same metadata as the app-side filter. `statements()`, `migration()` and
+ * `migrationSource()` need no connection: before `initialize()` they build the
+ * metadata without connecting, so CI can emit the DDL offline.
  *
  * @example
  * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassRole: 'tenancy_bypass' } });
@@ -20,17 +22,19 @@ import { type RowLevelSecurityReport, verifyRowLevelSecurity } from './rls-verif
  */
 export class RowLevelSecurity {
   readonly #registry: () => ScopeRegistry;
+  readonly #scopedEntities: () => Iterable<ScopedEntity>;
   readonly options: ResolvedRowLevelSecurity;
 
   /** @internal */
-  constructor(registry: () => ScopeRegistry, options: ResolvedRowLevelSecurity) {
+  constructor(registry: () => ScopeRegistry, options: ResolvedRowLevelSecurity, scopedEntities: () => Iterable<ScopedEntity>) {
     this.#registry = registry;
     this.options = options;
+    this.#scopedEntities = scopedEntities;
   }
 
-  /** The DDL that installs (`up`) and removes (`down`) the policies. */
+  /** The DDL that installs (`up`) and removes (`down`) the policies; from the metadata alone, no connection needed. */
   statements(): RowLevelSecurityStatements {
-    return policyStatements(this.#registry().scopedEntities, this.options);
+    return policyStatements(this.#scopedEntities(), this.options);
   }
 
   /**
@@ -60,8 +64,18 @@ export class RowLevelSecurity {
   /**
    * A TypeORM migration class that installs and removes the policies, computed
    * from the metadata when it runs. For a frozen migration file, use `migrationSource()`.
+   *
+   * TypeORM runs pending migrations in the order of the timestamp that ends their name. The
+   * default name ends in the largest one (`TenancyRowLevelSecurity9999999999999`), so on an
+   * empty database this runs after the migrations that create the tables. It runs once: a
+   * scoped table added later needs another one (a new name, or a `migrationSource()` file).
+   *
+   * @example
+   * const dataSource = new DataSource({ type: 'postgres', url, entities, migrations: [Schema1712345678901] });
+   * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: true });
+   * dataSource.setOptions({ migrations: [Schema1712345678901, tenancy.rls.migration()] });
    */
-  migration(name = 'TenancyRowLevelSecurity1700000000000'): new () => MigrationInterface {
+  migration(name = 'TenancyRowLevelSecurity9999999999999'): new () => MigrationInterface {
     const rls = this;
     return class TenancyRowLevelSecurityMigration implements MigrationInterface {
       name = name;

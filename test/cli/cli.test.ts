@@ -110,9 +110,40 @@ describe('typeorm-tenancy CLI', { timeout: 60_000 }, () => {
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stdout).toBe('');
     }
-    const noName = await cli('tenants:add');
-    expect(noName.code).toBe(1);
-    expect(noName.stderr).toMatch(/^error: .*NOT NULL constraint failed: tenants\.name/);
+    // Required values are checked from the metadata before anything is written.
+    const needsName = 'error: Tenant needs a value for "name" (NOT NULL, no default). Pass --name <value>, or --json \'{"name":"…"}\'.\n';
+    for (const args of [['tenants:add'], ['tenants:add', '--plan', 'pro'], ['tenants:add', '--json', '{"name":null}']]) {
+      expect(await cli(...args), args.join(' ')).toMatchObject({ code: 2, stdout: '', stderr: needsName });
+    }
+    expect(JSON.parse((await cli('tenants:list', '--json')).stdout)).toEqual([]);
+    // What only the database can refuse is its error, exit code 1.
+    const refused = await cli('tenants:add', '--json', '{"name":"acme","id":"not a number"}');
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toMatch(/^error: /);
+  });
+
+  it('rls:sql prints the policies without connecting (unreachable database); without rowLevelSecurity rls:* exit with code 2', async () => {
+    const offline = { CLI_FIXTURE_PG_URL: 'postgres://nobody@127.0.0.1:1/none', CLI_FIXTURE_SYNCHRONIZE: '0' };
+    const up = await runCli(['-d', fixtures.cjs, 'rls:sql'], { ...offline, CLI_FIXTURE_RLS: '1' });
+    expect(up).toMatchObject({ code: 0, stderr: '' });
+    expect(up.stdout.split('\n')).toEqual([
+      'ALTER TABLE "notes" ENABLE ROW LEVEL SECURITY;',
+      'ALTER TABLE "notes" FORCE ROW LEVEL SECURITY;',
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "notes";',
+      `CREATE POLICY "tenancy_isolation" ON "notes" USING ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer) WITH CHECK ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer);`,
+      '',
+    ]);
+    const down = await runCli(['-d', fixtures.cjs, 'rls:sql', '--down'], { ...offline, CLI_FIXTURE_RLS: '1' });
+    expect(down).toMatchObject({ code: 0, stderr: '', stdout: expect.stringMatching(/^DROP POLICY IF EXISTS "tenancy_isolation" ON "notes";\n/) });
+    // rls:verify needs the database: the connection error, exit code 1.
+    expect(await runCli(['-d', fixtures.cjs, 'rls:verify'], { ...offline, CLI_FIXTURE_RLS: '1' })).toMatchObject({ code: 1, stderr: expect.stringMatching(/ECONNREFUSED/) });
+    for (const command of ['rls:sql', 'rls:verify']) {
+      expect(await runCli(['-d', fixtures.cjs, command], offline)).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: `error: ${command} needs a Tenancy created with rowLevelSecurity (PostgreSQL); the data source module's Tenancy has none. Pass new Tenancy(dataSource, { rowLevelSecurity: true }).\n`,
+      });
+    }
   });
 
   it.each([
@@ -186,10 +217,12 @@ describe('typeorm-tenancy CLI', { timeout: 60_000 }, () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, problems: [{ kind: 'global-unique', subject: 'notes(title)' }] });
   });
 
-  it('rls:sql without rowLevelSecurity says how to turn it on', async () => {
+  it('rls:sql without rowLevelSecurity says how to turn it on, exit code 2 (a configuration error)', async () => {
     const result = await runCli(['-d', fixtures.cjs, 'rls:sql'], env);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe('error: TENANCY_CONFIG: tenancy.rls needs new Tenancy(dataSource, { rowLevelSecurity: true }) on PostgreSQL.\n');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "error: rls:sql needs a Tenancy created with rowLevelSecurity (PostgreSQL); the data source module's Tenancy has none. Pass new Tenancy(dataSource, { rowLevelSecurity: true }).\n",
+    );
   });
 
   it('prints its version', async () => {
