@@ -62,13 +62,26 @@ describe('typeorm-tenancy CLI', { timeout: 60_000 }, () => {
     const listed = await cli('tenants:list');
     expect(listed.code).toBe(0);
     expect(listed.stdout.split('\n')).toEqual([
-      'id  name     plan  seats  active',
-      '--  -------  ----  -----  ------',
-      '1   acme     free  1      true',
-      '2   globex   pro   5      false',
-      '3   initech  team  3      true',
+      '┌────┬─────────┬──────┬───────┬────────┐',
+      '│ id │ name    │ plan │ seats │ active │',
+      '├────┼─────────┼──────┼───────┼────────┤',
+      '│ 1  │ acme    │ free │ 1     │ true   │',
+      '│ 2  │ globex  │ pro  │ 5     │ false  │',
+      '│ 3  │ initech │ team │ 3     │ true   │',
+      '└────┴─────────┴──────┴───────┴────────┘',
       '',
     ]);
+    // Columns line up as a terminal shows them: a CJK character takes two columns.
+    expect(await cli('tenants:add', '--name', '株式会社')).toMatchObject({ code: 0, stdout: '4\n' });
+    expect((await cli('tenants:list')).stdout.split('\n').slice(1, 7)).toEqual([
+      '│ id │ name     │ plan │ seats │ active │',
+      '├────┼──────────┼──────┼───────┼────────┤',
+      '│ 1  │ acme     │ free │ 1     │ true   │',
+      '│ 2  │ globex   │ pro  │ 5     │ false  │',
+      '│ 3  │ initech  │ team │ 3     │ true   │',
+      '│ 4  │ 株式会社 │ free │ 1     │ true   │',
+    ]);
+    await cli('tenants:remove', '4');
 
     expect(await cli('tenants:remove', '2')).toMatchObject({ code: 0, stdout: 'Removed Tenant 2.\n' });
     const again = await cli('tenants:remove', '2');
