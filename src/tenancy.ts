@@ -2,8 +2,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type DataSource, type EntityTarget, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { MissingTenantError, TenancyConfigError } from './errors.js';
 import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder, wrapQueryResultCache } from './internal/typeorm/instance-members.js';
+import { buildEntityMetadatasOffline } from './internal/typeorm/offline-metadata.js';
 import { prepareTenantSchema } from './metadata/prepare-tenant-schema.js';
-import { type CompositeKeys, isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
+import { collectScopedEntities } from './metadata/collect-scoped.js';
+import type { CompositeKeys } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
 import { TenantEntityManager } from './manager/tenant-entity-manager.js';
 import { ContextEntityManager } from './manager/context-entity-manager.js';
@@ -16,7 +18,7 @@ import { type BypassEvent, TenancyAudit, type TenancyLogger, typeormLogger } fro
 import { resolveTenantId, type TenantId, tenantKeyKind, type TenantRef } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
 import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
-import { RowLevelSecurity } from './postgres/row-level-security.js';
+import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
@@ -197,19 +199,29 @@ export class Tenancy {
     prepareTenantSchema(this.dataSource, this.options.compositeKeys ?? false);
   }
 
+  /** Before initialize(): the scoped entities and the tenant table from metadata built without connecting (rls.statements()). */
+  #offlinePolicyTables(): PolicyTables {
+    this.#prepareSchema();
+    const metadatas = buildEntityMetadatasOffline(this.dataSource, (paths) => {
+      throw new TenancyConfigError(
+        `Entity paths (${paths.join(', ')}) cannot be loaded without initialize(). List the entity classes in the DataSource options.`,
+        { operation: 'tenancy.rls' },
+      );
+    });
+    const { scoped, tenantMetadata, keyColumn } = collectScopedEntities(metadatas);
+    return { scoped, tenantTable: { metadata: tenantMetadata, column: keyColumn, tenantTable: true } };
+  }
+
+  /** The tables the policies cover: the registry's after initialize(), else built offline. */
+  #policyTables(): PolicyTables {
+    const registry = this.#registry;
+    if (!registry) return this.#offlinePolicyTables();
+    return { scoped: registry.scopedEntities, tenantTable: registry.rowScope(registry.tenantKey.column.entityMetadata)! };
+  }
+
   #buildRegistry(): Promise<void> | void {
     const ds = this.dataSource;
-    const tenantMetadata = ds.entityMetadatas.find((m) => isTenantEntityClass(m.target));
-    const keyColumn = tenantMetadata?.primaryColumns[0];
-    if (!tenantMetadata || !keyColumn) throw new TenancyConfigError('The tenant entity has no metadata after initialize().');
-    const scoped: ScopedEntity[] = [];
-    for (const metadata of ds.entityMetadatas) {
-      const options = metadata.inheritanceTree.map((c) => scopedOptionsOf(c)).find(Boolean);
-      if (!options) continue;
-      const column = metadata.findColumnWithPropertyName(options.property);
-      if (!column) throw new TenancyConfigError(`Scoped entity ${metadata.name} has no ${options.property} column after initialize().`, { entity: metadata.name });
-      scoped.push({ metadata, column });
-    }
+    const { tenantMetadata, keyColumn, scoped } = collectScopedEntities(ds.entityMetadatas);
     const tenantKey = { kind: tenantKeyKind(keyColumn), column: keyColumn, entityName: tenantMetadata.name };
     this.#registry = new ScopeRegistry(
       ds,
@@ -265,7 +277,7 @@ export class Tenancy {
     if (!options) {
       throw new TenancyConfigError('tenancy.rls needs new Tenancy(dataSource, { rowLevelSecurity: true }) on PostgreSQL.', { operation: 'tenancy.rls' });
     }
-    this.#rls ??= new RowLevelSecurity(() => this.#requireRegistry('tenancy.rls'), options);
+    this.#rls ??= new RowLevelSecurity(() => this.#requireRegistry('tenancy.rls'), options, () => this.#policyTables());
     return this.#rls;
   }
 

@@ -10,7 +10,7 @@ import {
 import { blogEntities, Category, Comment, Post, Setting, Tag } from './fixtures/blog.js';
 import { type BlogWorld, createBlogWorld } from './support/blog-world.js';
 import { startRlsApp } from './support/app-role.js';
-import { notesWorld, runBuilt, skipWithoutBuild } from './support/built-package.js';
+import { notesWorld, runBuilt } from './support/built-package.js';
 import { databaseKinds } from './support/databases.js';
 
 /**
@@ -227,8 +227,7 @@ describe.skipIf(!hasPostgres)('typeorm-tenancy/testing with PostgreSQL row-level
 
 // Through the built package, as an application loads it: `typeorm-tenancy` and `typeorm-tenancy/testing`
 // must share one Tenancy and one set of decorator marks (a shared chunk), in both module systems.
-const kitFiles = ['testing.cjs', 'testing.mjs', 'testing.d.cts', 'testing.d.mts'];
-describe.skipIf(skipWithoutBuild('testing-kit', kitFiles))('typeorm-tenancy/testing from the built package', () => {
+describe('typeorm-tenancy/testing from the built package', () => {
   const body = `${notesWorld}
     const report = await kit.probeTenantIsolation({ tenancy });
     const leak = await kit.assertTenantIsolation({ tenancy: { manager: () => ds.createEntityManager() }, dataSource: ds }).catch((e) => e.code);

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { DataSource, DeepPartial, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { TenancyConfigError } from '../errors.js';
@@ -186,31 +187,34 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
   }
 }
 
-/** Runs `work` for every item with at most `concurrency` at once; failures are collected, not thrown. */
+/**
+ * Runs `work` for every item with at most `concurrency` at once (p-limit: its 3.x line, CommonJS,
+ * so the CJS build loads it under Jest too); failures are collected, not thrown.
+ */
 export async function forEachTenant(
   tenants: TenantId[],
   work: (tenant: TenantId) => Promise<void>,
   { concurrency = 4, onProgress }: MigrateAllOptions = {},
 ): Promise<MigrationSummary> {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new TenancyConfigError(`migrateAll({ concurrency }) must be a positive integer, not ${String(concurrency)}.`, { operation: 'tenancy.migrateAll()' });
+  }
   const succeeded: TenantId[] = [];
   const failed: Array<{ tenant: TenantId; error: unknown }> = [];
-  let next = 0;
   let done = 0;
-  const worker = async () => {
-    while (next < tenants.length) {
-      const tenant = tenants[next++]!;
-      let error: unknown;
-      try {
-        await work(tenant);
-        succeeded.push(tenant);
-      } catch (e) {
-        error = e;
-        failed.push({ tenant, error });
-      }
-      done++;
-      onProgress?.({ tenant, done, total: tenants.length, ok: error === undefined, error });
+  const limit = pLimit(concurrency);
+  const migrate = async (tenant: TenantId) => {
+    let error: unknown;
+    try {
+      await work(tenant);
+      succeeded.push(tenant);
+    } catch (e) {
+      error = e;
+      failed.push({ tenant, error });
     }
+    done++;
+    onProgress?.({ tenant, done, total: tenants.length, ok: error === undefined, error });
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, tenants.length)) }, worker));
+  await Promise.all(tenants.map((tenant) => limit(() => migrate(tenant))));
   return { total: tenants.length, succeeded, failed };
 }

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { missingDistFiles, notesWorld, runBuilt, skipWithoutBuild } from '../support/built-package.js';
+import { missingDistFiles, notesWorld, runBuilt } from '../support/built-package.js';
 
 // The subpaths `typeorm-tenancy/express` and `typeorm-tenancy/nestjs` as a user loads them from
 // `npm run build`'s dist/, through the package name (so package.json `exports` is exercised), in
 // both module systems: one request over HTTP on 127.0.0.1 through the built middleware, and the
 // identity of Tenancy across entries.
 const files = ['express', 'nestjs'].flatMap((name) => ['mjs', 'cjs', 'd.mts', 'd.cts'].map((ext) => `${name}.${ext}`));
-const skip = skipWithoutBuild('integrations/build.test', ['index.cjs']);
 const imports = { typeorm: 'typeorm', 'typeorm-tenancy': 'lib', 'typeorm-tenancy/express': 'ex', 'typeorm-tenancy/nestjs': 'nest', express: 'default:express' };
 const body = `${notesWorld}
   await ds.manager.save(Tenant, [{}, {}]);
@@ -30,7 +29,7 @@ const body = `${notesWorld}
   await ds.destroy()`;
 const expected = JSON.stringify({ body: '["two"]', missing: 400, unknown: 404, errorHandler: 4, sameTenancy: true, middleware: true, nestExports: true });
 
-describe.skipIf(skip)(skip ? 'built subpaths (SKIPPED: no dist/, run `npm run build`)' : 'built subpaths ./express and ./nestjs', () => {
+describe('built subpaths ./express and ./nestjs', () => {
   it('has ESM, CJS and both declaration files for each', () => {
     expect(missingDistFiles(files), 'missing: run `npm run build`').toEqual([]);
   });

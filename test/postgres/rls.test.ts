@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingTenantError, Tenancy, TenancyConfigError, UnsafeQueryError } from '../../src/index.js';
 import { blogEntities, Comment, Post, Tag, Tenant, User } from '../fixtures/blog.js';
 import { createBlogWorld, SqlLog, type BlogWorld } from '../support/blog-world.js';
+import { createLoginRole } from '../support/app-role.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 
 const hasPostgres = databaseKinds().includes('postgres');
@@ -13,22 +14,21 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
   const appRole = `tenancy_app_${suffix}`;
   const bypassRole = `tenancy_bypass_${suffix}`;
   let w: BlogWorld; // admin (superuser, table owner) world with the seeded, poisoned data
+  let appUrl: string;
   let app: DataSource;
   let tenancy: Tenancy;
   let log: SqlLog;
   const opened: DataSource[] = [];
 
   const appDataSource = (extra: Record<string, unknown> = {}, logger?: SqlLog) => {
-    const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
-    url.username = appRole;
-    const ds = new DataSource({ type: 'postgres', url: url.toString(), entities: blogEntities, logger, logging: !!logger, ...extra } as never);
+    const ds = new DataSource({ type: 'postgres', url: appUrl, entities: blogEntities, logger, logging: !!logger, ...extra } as never);
     opened.push(ds);
     return ds;
   };
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    await adminQuery(`CREATE ROLE ${appRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
+    appUrl = await createLoginRole(appRole, 'NOSUPERUSER NOBYPASSRLS', w.db.options.type === 'postgres' ? w.db.options.url : '');
     await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
     await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
     await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);

@@ -4,20 +4,30 @@ import { Tenancy } from '../../src/index.js';
 import { adminQuery } from './databases.js';
 
 /**
+ * Creates a LOGIN role with a random password and returns `databaseUrl` with that role's
+ * credentials. The password matters: a server may ask for one (the embedded PostgreSQL the
+ * tests start without PG_TEST_URL uses password authentication); a trusting server ignores it.
+ */
+export async function createLoginRole(role: string, attributes: string, databaseUrl: string): Promise<string> {
+  const password = randomBytes(12).toString('hex');
+  await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD '${password}' ${attributes}`);
+  const url = new URL(databaseUrl);
+  url.username = role;
+  url.password = password;
+  return url.toString();
+}
+
+/**
  * Creates the role an application connects as under row-level security: LOGIN NOSUPERUSER
  * NOBYPASSRLS (policies apply to it), with DML on the tables and sequences that `owner`'s
  * database has now. Returns the connection URL as that role. Drop it after the database.
  */
 export async function createAppRole(owner: DataSource, role: string): Promise<string> {
-  await adminQuery(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS`);
+  const url = await createLoginRole(role, 'NOSUPERUSER NOBYPASSRLS', (owner.options as { url?: string }).url ?? '');
   await owner.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
   await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
   await owner.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
-  const options = owner.options as { url?: string };
-  const url = new URL(options.url ?? '');
-  url.username = role;
-  url.password = '';
-  return url.toString();
+  return url;
 }
 
 /** An application DataSource under row-level security, as the tests run it. */
