@@ -13,7 +13,9 @@ import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
 import { resolveTenantId, type TenantId, tenantKeyKind } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
-import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
+import { bindingOf, transactionBindingSubscriber } from './postgres/transaction-binding.js';
+import { rawSqlGuardSubscriber } from './postgres/raw-sql-guard.js';
+import { watchDataSourceConnections } from './postgres/connection-hygiene.js';
 import { RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
@@ -203,7 +205,13 @@ export class Tenancy {
     );
     this.#loader.registry = this.#registry;
     ds.subscribers.push(scopeSubscriber(this.#registry));
-    if (this.#registry.bindsTransactions) ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+    if (this.#registry.bindsTransactions) {
+      ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+      // Every statement on a bound connection is vetted: nothing may change the binding, the role or session state.
+      ds.subscribers.push(rawSqlGuardSubscriber((runner) => bindingOf(runner) !== undefined, (runner) => bindingOf(runner)?.replace(/^[a-z]+:/, '')));
+    }
+    // Errors of the pooled connections are kept, so an error that only says "released" can name its cause.
+    watchDataSourceConnections(ds);
     if (this.#strategy instanceof SchemaStrategy || this.#rowLevelSecurity?.verifyOnStartup) return this.#afterInitialize();
   }
 

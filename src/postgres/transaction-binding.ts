@@ -5,6 +5,8 @@ import type { ScopeRegistry } from '../scoping/scope-registry.js';
 import { setConfigSql } from './policy-sql.js';
 import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
+import { createBypassRunner, isBypassRunner } from './bypass-login.js';
+import { releaseConnection, rollbackOrDestroy, withConnectionCause } from './connection-hygiene.js';
 
 // What the open transaction of a runner is bound to: a tenant (or the bypass) and its tenant id.
 const bindings = new WeakMap<QueryRunner, string>();
@@ -27,15 +29,28 @@ function bindingKey(scope: ScopeContext): string {
   return `${scope.safe ? 'tenant' : 'bypass'}:${String(scope.tenantId)}`;
 }
 
-/** Refuses `{ safe: false }` in RLS mode when no bypass role is configured. */
+/** Refuses `{ safe: false }` in RLS mode when neither a bypass login nor a bypass role is configured. */
 export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, tenant: unknown): void {
-  if (rls && !rls.bypassRole) {
+  if (rls && !rls.bypassRole && !rls.bypassLogin) {
     throw new UnsafeQueryError(
       '{ safe: false } with row-level security needs a role with BYPASSRLS: the database enforces the tenant otherwise. ' +
-        "Create one (CREATE ROLE tenancy_bypass NOLOGIN BYPASSRLS; GRANT tenancy_bypass TO <app role>) and pass rowLevelSecurity: { bypassRole: 'tenancy_bypass' }.",
+        "Create a login for it (CREATE ROLE tenancy_bypass LOGIN BYPASSRLS PASSWORD '...', not granted to the app role) and pass " +
+        "rowLevelSecurity: { bypassLogin: { username: 'tenancy_bypass', password } } (or bypassRole, with its risk: see the README).",
       { operation: 'safe: false', tenant },
     );
   }
+}
+
+/** The runner an operation outside an open transaction runs on: the bypass login's for `{ safe: false }` when there is one. */
+function runnerFor(registry: ScopeRegistry, scope: ScopeContext, given: QueryRunner | undefined): QueryRunner {
+  const login = registry.rls?.bypassLogin;
+  if (!scope.safe && login) return createBypassRunner(registry.dataSource, login);
+  return given && !given.isReleased ? given : registry.dataSource.createQueryRunner();
+}
+
+/** The binding in force on the runner's open transaction, if any: what the raw SQL guard protects. */
+export function bindingOf(runner: QueryRunner): string | undefined {
+  return bindings.get(runner);
 }
 
 /**
@@ -67,9 +82,21 @@ async function sendBinding(runner: QueryRunner, scope: ScopeContext, registry: S
   const { rls, schemas } = registry;
   const settings: Array<[string, string]> = [];
   let bypass: string | undefined;
-  if (rls && !scope.safe) {
+  if (rls && !scope.safe && isBypassRunner(runner)) {
+    // Connected as the bypass login: BYPASSRLS already, nothing to switch.
+    bindings.set(runner, key);
+    return;
+  } else if (rls && !scope.safe) {
     assertBypassAllowed(rls, scope.tenantId);
-    bypass = rls.bypassRole!;
+    if (!rls.bypassRole) {
+      throw new UnsafeQueryError(
+        '{ safe: false } inside a tenant transaction would need the bypass on that transaction\'s own connection, which is logged in as the app role; ' +
+          'bypassLogin is another connection. Run the { safe: false } operation outside the transaction (on tenancy.manager(t)), ' +
+          'or also configure rowLevelSecurity.bypassRole (the app role then must be a member of it; see the README for the risk).',
+        { operation: 'safe: false', tenant: scope.tenantId },
+      );
+    }
+    bypass = rls.bypassRole;
   } else if (rls && (previous?.startsWith('bypass:') || previous === UNKNOWN)) {
     const before = rolesBeforeBypass.get(runner);
     if (before !== undefined) settings.push(['role', before]);
@@ -166,10 +193,12 @@ export async function inScopedTransaction<T>(
     return exclusively(runner, bindingKey(scope), async () => {
       await bind(runner, scope, registry);
       return fn(runner);
+    }).catch((error: unknown) => {
+      throw withConnectionCause(error, runner);
     });
   }
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
-  const own = runner && !runner.isReleased ? runner : registry.dataSource.createQueryRunner();
+  const own = runnerFor(registry, scope, runner);
   return registry.within(scope, async () => {
     try {
       // Inside the try: a binding that fails as the transaction starts must still roll back and release.
@@ -178,10 +207,11 @@ export async function inScopedTransaction<T>(
       await own.commitTransaction();
       return result;
     } catch (error) {
-      if (own.isTransactionActive) await own.rollbackTransaction().catch(() => undefined);
-      throw error;
+      // A ROLLBACK that cannot run or fails destroys the connection: it never goes back to the pool in doubt.
+      await rollbackOrDestroy(own);
+      throw withConnectionCause(error, own);
     } finally {
-      if (own !== runner) await own.release();
+      if (own !== runner) await releaseConnection(own);
     }
   });
 }
@@ -195,13 +225,13 @@ export async function openScopedTransaction(
   scope: ScopeContext,
 ): Promise<{ runner: QueryRunner; finish: (ok: boolean) => Promise<void> }> {
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
-  const runner = registry.dataSource.createQueryRunner();
+  const runner = runnerFor(registry, scope, undefined);
   try {
     await registry.within(scope, () => runner.startTransaction());
   } catch (error) {
-    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-    await runner.release();
-    throw error;
+    await rollbackOrDestroy(runner);
+    await releaseConnection(runner);
+    throw withConnectionCause(error, runner);
   }
   let finished = false;
   return {
@@ -211,11 +241,12 @@ export async function openScopedTransaction(
       if (finished) return;
       finished = true;
       try {
-        if (runner.isTransactionActive) await (ok ? runner.commitTransaction() : runner.rollbackTransaction());
+        if (runner.isTransactionActive && ok) await runner.commitTransaction();
       } catch {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        // A failed COMMIT is rolled back (or the connection destroyed) below.
       } finally {
-        await runner.release().catch(() => undefined);
+        await rollbackOrDestroy(runner);
+        await releaseConnection(runner);
       }
     },
   };

@@ -13,6 +13,7 @@ import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
+import { assertStatementAllowed } from '../postgres/raw-sql-guard.js';
 import { carryScope, type Erased, resolveRawTarget, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
 import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
@@ -96,6 +97,8 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   // A stream outlives the call: its transaction ends when the stream does.
   override async stream(): Promise<ReadStream> {
     const scope = this[SCOPE];
+    // A stream's statement bypasses TypeORM's query events, where the raw SQL guard looks: vetted here.
+    if (scope?.registry.bindsTransactions) await assertStatementAllowed(this.getQuery(), { operation: 'stream', tenant: scope.tenantId });
     if (!scope?.registry.bindsTransactions || this.queryRunner?.isTransactionActive) {
       return underTransactionBinding(this, () => super.stream(), (b) => b.stream());
     }
