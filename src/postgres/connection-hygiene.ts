@@ -126,3 +126,45 @@ export function withConnectionCause<E>(error: E, runner: QueryRunner | undefined
   error.message += ` Its connection was lost: ${lost.message}${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}.`;
   return error;
 }
+
+/** The members of a result stream (pg-query-stream, a Node Readable) used below. */
+interface ResultStream {
+  readonly destroyed: boolean;
+  readonly closed?: boolean;
+  destroy(error?: Error): unknown;
+  emit(event: 'error' | 'close', ...args: unknown[]): boolean;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/**
+ * Ends a result stream with an error when its connection is lost. node-postgres' cursor
+ * stream destroys itself then, but its destroy waits for the cursor's close, which a dead
+ * connection never confirms: it would emit neither 'error' nor 'close', and its consumer
+ * (and the transaction's `finish`) would wait forever. The stream's own events are emitted
+ * for it in that case.
+ */
+export function failStreamOnConnectionLoss(runner: QueryRunner, stream: ResultStream): void {
+  const client = isPostgresRunner(runner) ? pgClientOf(runner) : undefined;
+  if (!client) return;
+  let closed = false;
+  const onError = (error: Error) => {
+    client.removeListener('error', onError);
+    const lost = connectionErrors.get(client) ?? error;
+    const failure = new Error(`The connection of a result stream was lost: ${lost.message}`, { cause: lost });
+    if (!stream.destroyed) {
+      stream.destroy(failure);
+      return;
+    }
+    // Destroyed already, its destroy stuck on the dead connection: finish it for the consumer.
+    setImmediate(() => {
+      if (closed || stream.closed) return;
+      stream.emit('error', failure);
+      stream.emit('close');
+    });
+  };
+  client.on('error', onError);
+  stream.once('close', () => {
+    closed = true;
+    client.removeListener('error', onError);
+  });
+}

@@ -14,6 +14,7 @@ import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
 import { assertStatementAllowed } from '../postgres/raw-sql-guard.js';
+import { failStreamOnConnectionLoss } from '../postgres/connection-hygiene.js';
 import { carryScope, type Erased, resolveRawTarget, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
 import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
@@ -98,13 +99,16 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   override async stream(): Promise<ReadStream> {
     const scope = this[SCOPE];
     // A stream's statement bypasses TypeORM's query events, where the raw SQL guard looks: vetted here.
-    if (scope?.registry.bindsTransactions) await assertStatementAllowed(this.getQuery(), { operation: 'stream', tenant: scope.tenantId });
+    if (scope?.registry.bindsTransactions) await assertStatementAllowed(this.getQueryAndParameters()[0], { operation: 'stream', tenant: scope.tenantId });
     if (!scope?.registry.bindsTransactions || this.queryRunner?.isTransactionActive) {
-      return underTransactionBinding(this, () => super.stream(), (b) => b.stream());
+      const stream = await underTransactionBinding(this, () => super.stream(), (b) => b.stream());
+      if (this.queryRunner) failStreamOnConnectionLoss(this.queryRunner, stream);
+      return stream;
     }
     const { runner, finish } = await openScopedTransaction(scope.registry, scope);
     try {
       const stream = await this.clone().setQueryRunner(runner).stream();
+      failStreamOnConnectionLoss(runner, stream);
       stream.once('end', () => void finish(true));
       stream.once('error', () => void finish(false));
       stream.once('close', () => void finish(true));

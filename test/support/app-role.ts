@@ -39,7 +39,15 @@ export interface RlsApp {
  */
 export async function startRlsApp(
   owner: DataSource,
-  options: { entities: DataSourceOptions['entities']; prefix: string; bypass?: boolean | 'role' | 'login'; extra?: Record<string, unknown>; logger?: Logger },
+  options: {
+    entities: DataSourceOptions['entities'];
+    prefix: string;
+    bypass?: boolean | 'role' | 'login';
+    extra?: Record<string, unknown>;
+    logger?: Logger;
+    /** Connect through another port of this host (a PgBouncer in front of the server), given the roles once they exist. */
+    port?: (roles: string[]) => Promise<number>;
+  },
 ): Promise<RlsApp> {
   const suffix = randomBytes(4).toString('hex');
   const appRole = `${options.prefix}_${suffix}`;
@@ -54,7 +62,7 @@ export async function startRlsApp(
     if (bypassRole) await adminQuery(`DROP ROLE IF EXISTS ${bypassRole}`);
   };
   try {
-    const url = await createAppRole(owner, appRole);
+    let url = await createAppRole(owner, appRole);
     const login = options.bypass === 'login';
     if (bypassRole) {
       await adminQuery(`CREATE ROLE ${bypassRole} ${login ? 'LOGIN' : 'NOLOGIN'} NOSUPERUSER BYPASSRLS`);
@@ -62,6 +70,11 @@ export async function startRlsApp(
       else await owner.query(`GRANT USAGE ON SCHEMA public TO ${bypassRole}`);
       await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${bypassRole}`);
       await owner.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${bypassRole}`);
+    }
+    if (options.port) {
+      const viaPort = new URL(url);
+      viaPort.port = String(await options.port([appRole, ...(bypassRole ? [bypassRole] : [])]));
+      url = viaPort.toString();
     }
     app = new DataSource({ type: 'postgres', url, entities: options.entities, extra: options.extra, logger: options.logger, logging: !!options.logger });
     const rowLevelSecurity = !bypassRole ? true : login ? { bypassLogin: { username: bypassRole } } : { bypassRole };

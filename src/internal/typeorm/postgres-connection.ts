@@ -8,6 +8,7 @@ import type { PostgresConnectionCredentialsOptions } from 'typeorm/driver/postgr
 /** The node-postgres client members tenancy reads (`getTransactionStatus()` is pg ≥ 8.21). */
 export interface PgClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
   /** 'I' idle, 'T' in a transaction, 'E' in a failed transaction; null before the first ReadyForQuery. */
   getTransactionStatus?(): 'I' | 'T' | 'E' | null;
   /** False while a query is on its way (others may be queued behind it): pg's own flag. */
