@@ -1,10 +1,11 @@
+import { DataSource } from 'typeorm';
 import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Tenancy } from '../../src/index.js';
-import { blogEntities, Post, Tag } from '../fixtures/blog.js';
+import { Tenancy, type TenantEntityManager } from '../../src/index.js';
+import { blogEntities, Post, Tag, type Tenant } from '../fixtures/blog.js';
 import { type RlsApp, startRlsApp } from '../support/app-role.js';
 import { type BlogWorld, createBlogWorld } from '../support/blog-world.js';
-import { adminQuery, databaseKinds } from '../support/databases.js';
+import { adminQuery, createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js';
 import { type PgBouncer, pgbouncerAvailable, startPgBouncer } from '../support/pgbouncer.js';
 
 /**
@@ -160,7 +161,7 @@ describe.skipIf(!hasPostgres)('errors name their cause: a backend killed inside 
     await w?.close();
   });
 
-  const steps: Array<[string, (tx: import('../../src/index.js').TenantEntityManager) => Promise<unknown>]> = [
+  const steps: Array<[string, (tx: TenantEntityManager) => Promise<unknown>]> = [
     ['query()', (tx) => tx.query('SELECT 1')],
     ['find()', (tx) => tx.find(Post)],
     ['save()', (tx) => tx.save(Tag, { label: 'after-kill' })],
@@ -185,4 +186,53 @@ describe.skipIf(!hasPostgres)('errors name their cause: a backend killed inside 
     expect(outcome!.message).toMatch(/SQLSTATE 57P01/);
     expect((await app.tenancy.manager(w.t1).find(Post)).length).toBe(3);
   });
+});
+
+describe.skipIf(!hasPostgres)("pool poisoning under the schema strategy: search_path never survives a timed-out operation", () => {
+  let db: TestDatabase;
+  let ds: DataSource;
+  let tenancy: Tenancy;
+  let acme: Tenant;
+  let globex: Tenant;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    ds = new DataSource({ ...db.options, entities: blogEntities, synchronize: true, extra: { max: 1, query_timeout: 300 } } as never);
+    tenancy = new Tenancy(ds, { strategy: 'schema', defaultManager: 'unscoped' });
+    await ds.initialize();
+    acme = (await tenancy.tenants.create({ name: 'acme' })) as Tenant;
+    globex = (await tenancy.tenants.create({ name: 'globex' })) as Tenant;
+    await tenancy.manager(acme).save(Tag, { label: 'acme-tag' });
+  }, 60_000);
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  const runs: Array<[string, () => Promise<unknown>]> = [
+    ['autocommit read', () => tenancy.manager(acme).createQueryBuilder(Tag, 't').where(`(SELECT 1 FROM pg_sleep(${SLEEP})) = 1`).getMany()],
+    ['{ safe: false } raw SQL', () => tenancy.manager(acme).query(`SELECT pg_sleep(${SLEEP})`, [], { safe: false })],
+    [
+      'transaction() that wrote first',
+      () =>
+        tenancy.manager(acme).transaction(async (tx) => {
+          await tx.insert(Tag, { label: 'acme-poison' });
+          await tx.createQueryBuilder(Tag, 't').where(`(SELECT 1 FROM pg_sleep(${SLEEP})) = 1`).getMany();
+        }),
+    ],
+  ];
+
+  it.each(runs)('query_timeout, %s: the next borrower reads the default search_path outside any transaction; globex does not commit acme\'s work', async (_name, run) => {
+    await expect(run()).rejects.toThrow(/timeout/);
+    const [after] = (await ds.query(`SELECT current_setting('search_path') AS path, txid_current_if_assigned() AS tx, (SELECT count(*)::int FROM tags) AS tags`)) as Array<Record<string, unknown>>;
+    expect(after).toEqual({ path: '"$user", public', tx: null, tags: 0 });
+    await tenancy.manager(globex).save(Tag, { label: 'globex-after' });
+    for (let i = 0; i < 50; i++) {
+      const [{ n }] = (await adminQuery(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'`)) as Array<{ n: number }>;
+      if (n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(await ds.query(`SELECT count(*)::int AS n FROM "tenant_${acme.id}".tags WHERE label = 'acme-poison'`)).toEqual([{ n: 0 }]);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM "tenant_${globex.id}".tags WHERE label = 'acme-poison'`)).toEqual([{ n: 0 }]);
+    expect((await tenancy.manager(acme).find(Tag)).map((t) => t.label)).toEqual(['acme-tag']);
+  }, 30_000);
 });
