@@ -63,8 +63,8 @@ export async function verifyRowLevelSecurity(
       message: `The connected role ${role.name} is ${role.rolsuper ? 'a superuser' : 'BYPASSRLS'}: policies do not apply to it. Connect as a NOSUPERUSER NOBYPASSRLS role.`,
     });
   }
-  // Roles the connected role can switch to (SET ROLE) that ignore policies.
-  const reachable = (await runner.query(
+  // Roles the connected role can switch to (SET ROLE) that ignore policies (a superuser or BYPASSRLS role is reported above).
+  const reachable = role?.rolsuper || role?.rolbypassrls ? [] : (await runner.query(
     `SELECT r.rolname AS name, r.rolsuper, r.rolbypassrls FROM pg_roles r
      WHERE r.rolname <> current_user AND (r.rolsuper OR r.rolbypassrls) AND pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY r.rolname`,
   )) as Array<{ name: string; rolsuper: boolean; rolbypassrls: boolean }>;
