@@ -2,6 +2,7 @@ import { EntityManager, type ObjectLiteral } from 'typeorm';
 import { assertOwnTenant } from '../scoping/write-guard.js';
 import { assertReferencesInTenant } from '../scoping/reference-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
+import { assertTenantRowSave, assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
 import { inScopedTransaction } from '../postgres/transaction-binding.js';
 
@@ -24,14 +25,18 @@ function entitiesOf(manager: TenantEntityManager, args: unknown[]): [unknown, Ob
   return [isTarget ? first : undefined, list];
 }
 
-/** Refuses, before any SQL, entities that already carry another tenant's id. */
+/** Refuses, before any SQL, entities that already carry another tenant's id (and tenant rows a tenant may not write). */
 function precheck(manager: TenantEntityManager, operation: string, args: unknown[]): void {
   const [target, entities] = entitiesOf(manager, args);
   for (const entity of entities) {
     const entityTarget = (target ?? entity.constructor) as Function;
     if (!manager.dataSource.hasMetadata(entityTarget)) continue;
-    const scoped = scopedTarget(manager.scope, manager.dataSource.getMetadata(entityTarget), operation);
-    if (scoped) assertOwnTenant([entity], scoped, manager.scope, operation);
+    const metadata = manager.dataSource.getMetadata(entityTarget);
+    const scoped = scopedTarget(manager.scope, metadata, operation);
+    if (scoped?.tenantTable) {
+      if (operation === 'save') assertTenantRowSave(manager.scope, metadata, [entity], operation);
+      else assertTenantRowWrite(manager.scope, metadata, [entity], operation, operation !== 'recover');
+    } else if (scoped) assertOwnTenant([entity], scoped, manager.scope, operation);
   }
 }
 

@@ -5,6 +5,7 @@ import {
   type FindManyOptions,
   type FindOneOptions,
   type FindOptionsWhere,
+  type DeleteResult,
   type InsertResult,
   type ObjectLiteral,
   type UpdateResult,
@@ -22,6 +23,7 @@ import { shareQueryRunner } from '../internal/typeorm/instance-members.js';
 import type { ScopeContext } from '../scoping/scope-context.js';
 import { newScopedSelect } from '../scoping/scoped-query-builders.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
+import { assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
 import { runTransaction } from './transaction.js';
@@ -221,8 +223,25 @@ export class TenantEntityManager extends EntityManager {
     partialEntity: QueryDeepPartialEntity<Entity>,
     options?: Parameters<EntityManager['update']>[3],
   ): Promise<UpdateResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'update', false);
     await this.#checkReferences(target, [partialEntity], 'update');
     return super.update(target, criteria, partialEntity, options);
+  }
+
+  /** Like TypeORM's; on the tenant table only the own row can be named, and it cannot be deleted. */
+  override async delete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['delete']>[1]): Promise<DeleteResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'delete', true);
+    return super.delete(target, criteria);
+  }
+
+  override async softDelete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['softDelete']>[1]): Promise<UpdateResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'softDelete', true);
+    return super.softDelete(target, criteria);
+  }
+
+  override async restore<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['restore']>[1]): Promise<UpdateResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'restore', false);
+    return super.restore(target, criteria);
   }
 
   async #checkReferences(target: EntityTarget<ObjectLiteral>, rows: unknown[], operation: string): Promise<void> {

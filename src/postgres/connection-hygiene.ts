@@ -143,9 +143,12 @@ interface ResultStream {
  * (and the transaction's `finish`) would wait forever. The stream's own events are emitted
  * for it in that case.
  */
+const watchedStreams = new WeakSet<ResultStream>();
+
 export function failStreamOnConnectionLoss(runner: QueryRunner, stream: ResultStream): void {
   const client = isPostgresRunner(runner) ? pgClientOf(runner) : undefined;
-  if (!client) return;
+  if (!client || watchedStreams.has(stream)) return;
+  watchedStreams.add(stream);
   let closed = false;
   const onError = (error: Error) => {
     client.removeListener('error', onError);

@@ -128,7 +128,7 @@ export function scopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterf
     beforeInsert(event) {
       const scope = registry.ambient.getStore();
       const scoped = scopedTarget(scope, event.metadata, 'insert');
-      if (scoped && event.entity) stampTenant([event.entity], scoped, scope!, 'insert');
+      if (scoped && !scoped.tenantTable && event.entity) stampTenant([event.entity], scoped, scope!, 'insert');
     },
     afterInsert(event) {
       remember(registry, event.entity);
