@@ -11,7 +11,7 @@ import { createBypassRunner } from './bypass-login.js';
  * same metadata as the app-side filter.
  *
  * @example
- * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassRole: 'tenancy_bypass' } });
+ * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassLogin: { username: 'tenancy_bypass', password } } });
  * await dataSource.initialize();
  * tenancy.rls.statements().up;
  * // ALTER TABLE "posts" ENABLE ROW LEVEL SECURITY
