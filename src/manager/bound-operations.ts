@@ -5,13 +5,13 @@ import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { assertTenantRowSave, assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
 import { inScopedTransaction } from '../postgres/transaction-binding.js';
+import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 
 // Persistence (save/remove/softRemove/recover) issues its statements through
-// `queryRunner.manager`, a plain EntityManager on a runner it creates; so does
-// transaction() for its callback. These versions run TypeORM's own method with
-// the tenant scope ambient (every builder the DataSource hands out in that async
-// context is scoped), and give transaction callbacks a TenantEntityManager bound
-// to the transaction's runner. They are assigned to TenantEntityManager.prototype
+// `queryRunner.manager`, a plain EntityManager on a runner it creates. These versions
+// run TypeORM's own method on a runner of the tenant operation (runner-scope.ts): its
+// manager is a TenantEntityManager, so every statement, subscriber event and relation-id
+// load of the operation is scoped. They are assigned to TenantEntityManager.prototype
 // (our class, never TypeORM's) so TypeORM's overloaded signatures stay as users know them.
 
 type Method = (this: EntityManager, ...args: unknown[]) => Promise<unknown>;
@@ -63,9 +63,15 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
     const { registry } = scope;
     // With row-level security the whole operation (entity loading included) is one bound transaction.
     if (registry.bindsTransactions && !manager.queryRunner?.isTransactionActive) {
-      return inScopedTransaction(registry, scope, manager.queryRunner, (runner) => original.apply(registry.bindManager(runner, scope), args));
+      return inScopedTransaction(registry, scope, manager.queryRunner, (runner) => original.apply(runner.manager, args));
     }
-    return registry.within(scope, () => original.apply(manager, args));
+    const given = manager.queryRunner;
+    const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+    try {
+      return await original.apply(runner.manager, args);
+    } finally {
+      if (!given) await runner.release();
+    }
   };
 }
 

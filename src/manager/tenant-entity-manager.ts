@@ -29,6 +29,7 @@ import { type SafeOption, splitSafe } from './safe-option.js';
 import { runTransaction } from './transaction.js';
 import { assertBypassAllowed, inScopedTransaction } from '../postgres/transaction-binding.js';
 import { assertRawSqlAllowed } from '../postgres/raw-sql-guard.js';
+import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
 
@@ -296,7 +297,15 @@ export class TenantEntityManager extends EntityManager {
         { operation: 'query', tenant: this.scope.tenantId },
       );
     }
-    return super.query<T>(query, parameters);
+    // On a runner of this tenant: subscribers of its query events get a manager of this tenant.
+    const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };
+    const given = this.queryRunner;
+    const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+    try {
+      return (await this.dataSource.query(query, parameters, runner)) as T;
+    } finally {
+      if (!given) await runner.release();
+    }
   }
 
   /** @internal Raw SQL is refused in safe mode; the context manager allows it outside a tenant context. */

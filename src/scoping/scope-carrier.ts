@@ -4,6 +4,7 @@ import { carryFindState, runnerOf } from '../internal/typeorm/instance-members.j
 import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
 import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
+import { tenantRunner } from './runner-scope.js';
 import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
@@ -104,6 +105,19 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       assertStringTablesKnown(this[SCOPE], this as unknown as Parameters<typeof assertStringTablesKnown>[1]);
       // (Declared abstract on QueryBuilder; every concrete builder class this mixes into defines it.)
       return (Base.prototype as AnyQueryBuilder).getQuery.call(this);
+    }
+
+    // The runner a query runs on belongs to its tenant operation (runner-scope.ts): subscriber
+    // events, TypeORM's follow-up builders (relation ids, returning re-selects) see the tenant.
+    protected override obtainQueryRunner(): QueryRunner {
+      const given = this.queryRunner;
+      const runner = (super.obtainQueryRunner as () => QueryRunner).call(this);
+      const scope = this[SCOPE];
+      if (!scope) return runner;
+      const run = tenantRunner(scope.registry, runner, scope, runner !== given);
+      // A view of a given runner replaces it on the builder, so TypeORM still sees "not ours to release".
+      if (runner === given && run !== runner) this.setQueryRunner(run);
+      return run;
     }
 
     // With a transaction binding (RLS, schema strategy), writes run in a bound transaction.

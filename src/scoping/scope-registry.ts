@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager, ObjectLiteral, QueryRunner } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
@@ -40,14 +39,6 @@ export class ScopeRegistry {
   readonly #tenantTable: ScopedEntity;
   readonly #withSafeColumn: ReadonlySet<EntityMetadata>;
   /**
-   * The scope of the operation running in this async context. TypeORM builds
-   * internal queries on the DataSource (relation ids, persistence through
-   * `queryRunner.manager`, relation loads); the DataSource's builder takes the
-   * scope from here. Keyed by async context, not by runner: SQLite shares one
-   * runner between every caller, so a runner cannot carry a tenant.
-   */
-  readonly ambient = new AsyncLocalStorage<ScopeContext>();
-  /**
    * Entities loaded through a scope: lazy relations of these load in the same scope.
    * One map for every registry: a lazy getter calls the loader of the DataSource that
    * built the object (the main one for a routed manager's `create()`) or, for `new`,
@@ -60,7 +51,7 @@ export class ScopeRegistry {
     readonly dataSource: DataSource,
     readonly tenantKey: TenantKey,
     scoped: ScopedEntity[],
-    /** Makes a tenant manager own a runner, so subscribers and persistence see it. */
+    /** Makes a tenant manager own a runner (`runner.manager`), so subscribers and persistence see it. */
     readonly bindManager: (queryRunner: QueryRunner, scope: ScopeContext) => EntityManager,
     /** The scope bound by `tenancy.run()` in this async context, if any. */
     readonly contextScope: () => ScopeContext | undefined = () => undefined,
@@ -79,7 +70,12 @@ export class ScopeRegistry {
     this.lazyRelations = dataSource.entityMetadatas.some((m) => m.relations.some((r) => r.isLazy));
     this.#tenantTable = { metadata: tenantKey.column.entityMetadata, column: tenantKey.column, tenantTable: true };
     this.tableNames = new TableNames(dataSource);
+    // SQLite drivers hand every caller one runner: tenant operations then run on views of it.
+    this.sharedRunners = dataSource.driver.createQueryRunner('master') === dataSource.driver.createQueryRunner('master');
   }
+
+  /** True when the driver gives every caller the same QueryRunner (SQLite): see runner-scope.ts. */
+  readonly sharedRunners: boolean;
 
   /** The tenant-scoped entity behind `metadata` (entities with a tenant column; not the tenant table). */
   scopedEntity(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
@@ -120,11 +116,6 @@ export class ScopeRegistry {
   /** True when the entity has a `safe` property of its own (then `{ safe }` in a where is a criterion). */
   hasSafeColumn(metadata: EntityMetadata): boolean {
     return this.#withSafeColumn.has(metadata);
-  }
-
-  /** Runs `fn` with `scope` as the ambient scope of everything it awaits. */
-  within<T>(scope: ScopeContext, fn: () => T): T {
-    return this.ambient.run(scope, fn);
   }
 
   /**

@@ -45,17 +45,12 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   }
 
   // Relation ids and query-strategy relations are loaded with builders TypeORM takes from the
-  // DataSource: those loads run with the scope ambient. Plain loads skip that (no async-context cost).
+  // DataSource with this query's runner: a runner of the tenant operation (see obtainQueryRunner).
   protected override async executeEntitiesAndRawResults(queryRunner: QueryRunner): Promise<any> {
+    const result = await (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<{ entities: any[]; raw: any[] }>).call(this, queryRunner);
     const scope = this[SCOPE];
-    const run = (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<{ entities: any[]; raw: any[] }>).bind(this, queryRunner);
-    if (!scope) return run();
     const map = this.expressionMap;
-    // (@RelationId attributes are added while the query renders, so the aliases' metadata is checked.)
-    const loadsMore =
-      map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);
-    const result = loadsMore ? await scope.registry.within(scope, run) : await run();
-    if (scope.registry.lazyRelations && map.mainAlias?.hasMetadata) scope.registry.rememberLoaded(map.mainAlias.metadata, result.entities, scope);
+    if (scope?.registry.lazyRelations && map.mainAlias?.hasMetadata) scope.registry.rememberLoaded(map.mainAlias.metadata, result.entities, scope);
     return result;
   }
 
