@@ -12,7 +12,8 @@ import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
 import { plainRunnerView, scopeOfRunner } from './scoping/runner-scope.js';
-import { resolveTenantId, type TenantId, tenantKeyKind } from './scoping/tenant-key.js';
+import { type BypassEvent, TenancyAudit, type TenancyLogger, typeormLogger } from './audit/tenancy-audit.js';
+import { resolveTenantId, type TenantId, tenantKeyKind, type TenantRef } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
 import { bindingOf, transactionBindingSubscriber } from './postgres/transaction-binding.js';
 import { rawSqlGuardSubscriber } from './postgres/raw-sql-guard.js';
@@ -67,6 +68,18 @@ export interface TenancyOptions {
   shards?: ShardingOptions['shards'];
   /** The shard of a tenant, for `shards`. */
   shardOf?: ShardingOptions['shardOf'];
+  /**
+   * Called for every `{ safe: false }` operation (find options, `createQueryBuilder(..., { safe: false })`,
+   * `query(sql, params, { safe: false })`) with `{ tenant, entity, operation, sql?, callSite }`, before it
+   * runs — `callSite` is the caller's stack frame. Throwing refuses the operation. Called synchronously; a
+   * returned promise is not awaited. Defaults to none.
+   */
+  onBypass?: (event: BypassEvent) => unknown;
+  /**
+   * Receives the library's decisions: each bypass (`info`) and each refusal (`warn`, with the error).
+   * `'typeorm'` forwards them to the DataSource's TypeORM logger. Defaults to none.
+   */
+  logger?: TenancyLogger | 'typeorm';
 }
 
 /**
@@ -150,7 +163,9 @@ export class Tenancy {
       );
     }
     const attach = (dataSource: DataSource) => {
-      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys: this.options.compositeKeys });
+      // The tenant's storage audits bypasses like the main DataSource does.
+      const { compositeKeys, onBypass, logger } = this.options;
+      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys, onBypass, logger });
       inner.#routedStorage = true;
       return { dataSource, manager: (tenantId: TenantId) => inner.manager(tenantId) };
     };
@@ -208,6 +223,7 @@ export class Tenancy {
       this.#strategy instanceof SchemaStrategy ? this.#strategy : undefined,
       this.#routedStorage,
     );
+    this.#registry.audit = new TenancyAudit(this.options.onBypass, this.options.logger === 'typeorm' ? typeormLogger(ds) : this.options.logger);
     this.#loader.registry = this.#registry;
     // TypeORM's database result cache reads and writes its own table on the operation's runner: as plain TypeORM.
     wrapQueryResultCache(ds, plainRunnerView);
@@ -323,7 +339,7 @@ export class Tenancy {
    * A `TenantEntityManager` for a tenant id or tenant entity. Cheap: no query,
    * no connection. A missing or malformed tenant is a `MissingTenantError`.
    */
-  manager(tenant: unknown): TenantEntityManager {
+  manager(tenant: TenantRef): TenantEntityManager {
     const registry = this.#requireRegistry('tenancy.manager()');
     const tenantId = resolveTenantId(tenant, registry.tenantKey, 'tenancy.manager()');
     const scope: ScopeContext = { registry, tenantId, safe: true };
@@ -336,7 +352,7 @@ export class Tenancy {
    * Opens the tenant's DataSource now (database strategy, shards), so synchronous
    * calls such as `createQueryBuilder` work on its manager. A no-op otherwise.
    */
-  async open(tenant: unknown): Promise<void> {
+  async open(tenant: TenantRef): Promise<void> {
     const tenantId = resolveTenantId(tenant, this.#requireRegistry('tenancy.open()').tenantKey, 'tenancy.open()');
     const strategy = this.#strategy;
     if (strategy instanceof DatabaseStrategy || strategy instanceof ShardStrategy) await strategy.use(tenantId, async () => undefined);
@@ -349,7 +365,7 @@ export class Tenancy {
   }
 
   /** Runs `fn` with the tenant bound for everything it awaits; `current()` returns its manager there. */
-  run<T>(tenant: unknown, fn: () => T): T {
+  run<T>(tenant: TenantRef, fn: () => T): T {
     return this.#context.run(this.manager(tenant), fn);
   }
 

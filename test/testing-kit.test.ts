@@ -49,7 +49,7 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
     expect(report.ok).toBe(true);
     expect(report.cleanup).toEqual([]);
     expect(await dump(w.dataSource)).toEqual(before);
-    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual([...scopedNames, 'User'].sort());
+    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual([...scopedNames, 'Tenant', 'User'].sort());
     // Only the upsert of entities without a natural key is left out.
     expect(report.notProbed.map((n) => `${n.entity} ${n.probe}`).sort()).toEqual(['Category upsert', 'Comment upsert', 'Folder upsert', 'Post upsert', 'Tag upsert']);
     const names = report.probes.map((p) => `${p.entity}: ${p.name}`);
@@ -67,6 +67,11 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
       'Tag: insert(a row naming the other tenant)',
       "Comment: delete(the other tenant's key)",
       'Tag: query() (raw SQL)',
+      "Post: createQueryBuilder().from('POSTS') (the table named by a string)",
+      'Post: from(() => a plain builder) (subquery callback)',
+      "Post: a subscriber's event.manager during find()",
+      'Tenant: find() of the tenant table',
+      "Tenant: delete(the other tenant's id) of the tenant table (in a transaction rolled back)",
     ]) {
       expect(names).toContain(expected);
     }
@@ -87,7 +92,7 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
     };
     const report = await assertTenantIsolation({ tenancy: w.tenancy, dataSource: w.dataSource, entities: [Post, Comment, Tag], seed });
     expect(report.ok).toBe(true);
-    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual(['Comment', 'Post', 'Tag', 'User']);
+    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual(['Comment', 'Post', 'Tag', 'Tenant', 'User']);
     // The shared user alice is the author of both tenants' posts here: loading her posts from tenant a stays in tenant a.
     expect(report.probes.filter((p) => p.entity === 'User').length).toBeGreaterThan(3);
     expect(await dump(w.dataSource)).toEqual(before);
@@ -107,6 +112,7 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
     const report = await probeTenantIsolation({ tenancy: leaky, dataSource: w.dataSource });
     expect(report.ok).toBe(false);
     const names = failedNames(report);
+    expect(names.some((n) => /^Post: createQueryBuilder\(\)\.delete\(\)\.from\('(public|main)\.posts'\)\.where\(the other tenant's key\)$/.test(n))).toBe(true);
     for (const expected of [
       'Post: find() (all rows, withDeleted)',
       "Post: findOneBy(the other tenant's key)",
@@ -120,6 +126,17 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
       'Tag: insert(a row naming the other tenant)',
       "Tag: delete(the other tenant's key)",
       'Tag: query() (raw SQL)',
+      // Rules 8 and 9: strings, subquery callbacks, subscribers, the tenant row.
+      "Post: createQueryBuilder().from('POSTS') (the table named by a string)",
+      'Post: from(() => a plain builder) (subquery callback)',
+      'Post: leftJoin(() => a plain builder) (subquery callback)',
+      'Post: addSelect(() => a plain builder counting rows) (subquery callback)',
+      "Post: a subscriber's event.manager during find()",
+      "Post: a subscriber's event.manager during transaction(tx => tx.find())",
+      'Tenant: find() of the tenant table',
+      "Tenant: findOneBy(the other tenant's id) of the tenant table",
+      "Tenant: update(the other tenant's id, { name }) of the tenant table",
+      "Tenant: delete(the other tenant's id) of the tenant table (in a transaction rolled back)",
     ]) {
       expect(names).toContain(expected);
     }

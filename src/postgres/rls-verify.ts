@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { ScopeRegistry } from '../scoping/scope-registry.js';
-import { policyPredicate, qualifiedTable } from './policy-sql.js';
+import type { ScopedEntity } from '../scoping/scope-registry.js';
+import { policyPredicate, qualifiedTable, tenantTablePolicies } from './policy-sql.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
 /** One thing `tenancy.rls.verify()` found wrong, with the table or role it is about. */
@@ -120,6 +121,8 @@ export async function verifyRowLevelSecurity(
       problems.push({ kind: 'no-tenant-index', subject: table, message: `${table} has no index leading with ${scoped.column.databaseName}: every tenant query scans the table.` });
     }
   }
+  const tenantTable = registry.rowScope(registry.tenantKey.column.entityMetadata);
+  if (tenantTable) problems.push(...(await verifyTenantTable(tenantTable, rls, runner)));
   return { ok: problems.length === 0, problems, warnings };
 }
 
@@ -141,4 +144,36 @@ async function verifyBypassLogin(username: string, create: () => QueryRunner): P
   } finally {
     await runner.release();
   }
+}
+
+/** The tenant table: forced RLS, and its three policies as the metadata generates them. */
+async function verifyTenantTable(tenantTable: ScopedEntity, rls: ResolvedRowLevelSecurity, runner: QueryRunner): Promise<RowLevelSecurityProblem[]> {
+  const problems: RowLevelSecurityProblem[] = [];
+  const table = qualifiedTable(tenantTable.metadata);
+  const [row] = (await runner.query('SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass($1)', [table])) as TableRow[];
+  if (!row?.relrowsecurity || !row.relforcerowsecurity) {
+    problems.push({
+      kind: row?.relrowsecurity ? 'not-forced' : 'no-rls',
+      subject: table,
+      message: `The tenant table ${table} does not ${row?.relrowsecurity ? 'FORCE' : 'enable'} row level security: raw SQL of a tenant could read or change other tenants' rows.`,
+    });
+  }
+  const { rows, changes } = tenantTablePolicies(tenantTable, rls);
+  const expected: Array<[string, string | null, string | null]> = [
+    [rls.policyName, rows, rows],
+    [`${rls.policyName}_insert`, null, changes],
+    [`${rls.policyName}_delete`, changes, null],
+  ];
+  for (const [name, using, check] of expected) {
+    const [policy] = (await runner.query('SELECT pg_get_expr(polqual, polrelid) AS using, pg_get_expr(polwithcheck, polrelid) AS check FROM pg_policy WHERE polrelid = to_regclass($1) AND polname = $2', [
+      table,
+      name,
+    ])) as Array<{ using: string | null; check: string | null }>;
+    const same = (actual: string | null, wanted: string | null) => (wanted === null ? actual === null : canonical(actual ?? '') === canonical(wanted));
+    if (!policy) problems.push({ kind: 'no-policy', subject: table, message: `The tenant table ${table} has no policy "${name}". Run tenancy.rls.install() or its migration.` });
+    else if (!same(policy.using, using) || !same(policy.check, check)) {
+      problems.push({ kind: 'policy-drift', subject: table, message: `Policy "${name}" on the tenant table ${table} differs from the metadata. Re-run tenancy.rls.install().` });
+    }
+  }
+  return problems;
 }

@@ -31,7 +31,8 @@ export class RowLevelSecurity {
 
   /** The DDL that installs (`up`) and removes (`down`) the policies. */
   statements(): RowLevelSecurityStatements {
-    return policyStatements(this.#registry().scopedEntities, this.options);
+    const registry = this.#registry();
+    return policyStatements(registry.scopedEntities, this.options, registry.rowScope(registry.tenantKey.column.entityMetadata));
   }
 
   /**

@@ -7,15 +7,16 @@ import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
 import { describeValue } from './describe-value.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
+import { refused } from './refusal.js';
 
 type References = Map<EntityMetadata, Map<unknown, RelationMetadata>>;
 
 function mismatch(scope: ScopeContext, relation: RelationMetadata, id: unknown, operation: string): TenantMismatchError {
-  return new TenantMismatchError(
+  return refused(scope, new TenantMismatchError(
     `${operation} would point ${relation.entityMetadata.name}.${relation.propertyName} at ${relation.inverseEntityMetadata.name} ${describeValue(id)}, ` +
       `which is not a row of tenant ${String(scope.tenantId)}. Reference rows of the same tenant only (load them through this manager).`,
     { entity: relation.entityMetadata.name, operation, tenant: scope.tenantId },
-  );
+  ));
 }
 
 /** Relations whose value names rows of a scoped entity: to-one owners and many-to-many. */

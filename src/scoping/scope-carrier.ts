@@ -6,6 +6,7 @@ import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-co
 import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
 import { tenantRunner } from './runner-scope.js';
 import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
+import { refused } from './refusal.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
 export type AnyQueryBuilder = QueryBuilder<any>;
@@ -157,11 +158,11 @@ export function assertEmbeddable(scope: ScopeContext | undefined, embedded: unkn
   if (!scope?.safe) return;
   const inner = scopeOf(embedded);
   if (inner && inner.registry === scope.registry && (!inner.safe || inner.tenantId === scope.tenantId)) return;
-  throw new UnsafeQueryError(
+  throw refused(scope, new UnsafeQueryError(
     `${operation} was given ${typeof embedded === 'string' ? 'raw SQL' : 'a query builder not created by this tenant manager'}, which cannot be scoped. ` +
       'Build it with the same manager (manager.createQueryBuilder(...), or the builder the callback receives) or create it with { safe: false } on purpose.',
     { operation, tenant: scope.tenantId },
-  );
+  ));
 }
 
 /**

@@ -5,6 +5,7 @@ import type { ScopeContext } from './scope-context.js';
 import type { TenantId, TenantKey } from './tenant-key.js';
 import type { ResolvedRowLevelSecurity } from '../postgres/rls-options.js';
 import { TableNames } from './table-names.js';
+import { TenancyAudit } from '../audit/tenancy-audit.js';
 
 const loadedEntityScopes = new WeakMap<object, ScopeContext>();
 
@@ -73,6 +74,9 @@ export class ScopeRegistry {
     // SQLite drivers hand every caller one runner: tenant operations then run on views of it.
     this.sharedRunners = dataSource.driver.createQueryRunner('master') === dataSource.driver.createQueryRunner('master');
   }
+
+  /** The Tenancy's `onBypass` hook and logger (set by the Tenancy; silent by default). */
+  audit = new TenancyAudit(undefined, undefined);
 
   /** True when the driver gives every caller the same QueryRunner (SQLite): see runner-scope.ts. */
   readonly sharedRunners: boolean;

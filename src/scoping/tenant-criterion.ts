@@ -2,6 +2,7 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { MissingTenantError } from '../errors.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopedEntity } from './scope-registry.js';
+import { refused } from './refusal.js';
 
 /** Name of the query parameter that carries the tenant id in every dialect. */
 export const TENANT_PARAMETER = 'tenancy_tenant_id';
@@ -17,11 +18,11 @@ export function scopedTarget(scope: ScopeContext | undefined, metadata: EntityMe
   // A tenant sees the tenant table by its own primary key; without a tenant it is a shared table.
   const scoped = scope.tenantId === undefined ? scope.registry.scopedEntity(metadata) : scope.registry.rowScope(metadata);
   if (scoped && scope.tenantId === undefined) {
-    throw new MissingTenantError(
+    throw refused(scope, new MissingTenantError(
       `${operation} on tenant-scoped entity ${scoped.metadata.name} ran with no tenant bound. ` +
         'Use tenancy.manager(tenantId), run it inside tenancy.run(tenantId, fn), or pass { safe: false } to reach every tenant on purpose.',
       { entity: scoped.metadata.name, operation },
-    );
+    ));
   }
   return scoped;
 }

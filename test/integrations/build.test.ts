@@ -19,13 +19,16 @@ const body = `${notesWorld}
   const url = 'http://127.0.0.1:' + server.address().port + '/';
   const body = await (await fetch(url, { headers: { 'x-tenant-id': '2' } })).text();
   const missing = (await fetch(url)).status;
+  const unknown = (await fetch(url, { headers: { 'x-tenant-id': '9' } })).status;
   server.close();
+  const errorHandler = ex.tenancyErrorHandler().length; // Express tells error handlers by their 4 parameters
   const module = nest.TenancyModule.forRoot({ tenancy, resolve: nest.byHeader('x-tenant-id') });
   const sameTenancy = module.providers.some((p) => p.provide === Tenancy);
   const middleware = typeof nest.TenancyMiddleware === 'function' && typeof nest.InjectTenantManager() === 'function';
-  console.log(JSON.stringify({ body, missing, sameTenancy, middleware }));
+  const nestExports = [nest.TenancyInterceptor, nest.TenancyExceptionFilter, nest.CurrentTenant, nest.byPayload].every((e) => typeof e === 'function');
+  console.log(JSON.stringify({ body, missing, unknown, errorHandler, sameTenancy, middleware, nestExports }));
   await ds.destroy()`;
-const expected = JSON.stringify({ body: '["two"]', missing: 400, sameTenancy: true, middleware: true });
+const expected = JSON.stringify({ body: '["two"]', missing: 400, unknown: 404, errorHandler: 4, sameTenancy: true, middleware: true, nestExports: true });
 
 describe.skipIf(skip)(skip ? 'built subpaths (SKIPPED: no dist/, run `npm run build`)' : 'built subpaths ./express and ./nestjs', () => {
   it('has ESM, CJS and both declaration files for each', () => {
