@@ -21,7 +21,7 @@ export { TenantEntityManager } from './manager/tenant-entity-manager.js';
 export type { SafeOption } from './manager/safe-option.js';
 export type { TenantId, TenantObject, TenantRef } from './scoping/tenant-key.js';
 export { RowLevelSecurity } from './postgres/row-level-security.js';
-export type { RowLevelSecurityOptions } from './postgres/rls-options.js';
+export type { BypassLogin, RowLevelSecurityOptions } from './postgres/rls-options.js';
 export type { RowLevelSecurityStatements } from './postgres/policy-sql.js';
 export type { RowLevelSecurityProblem, RowLevelSecurityReport } from './postgres/rls-verify.js';
 export type { KeyProblem } from './metadata/verify-keys.js';

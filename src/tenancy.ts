@@ -17,7 +17,9 @@ import { plainRunnerView, scopeOfRunner } from './scoping/runner-scope.js';
 import { type BypassEvent, TenancyAudit, type TenancyLogger, typeormLogger } from './audit/tenancy-audit.js';
 import { resolveTenantId, type TenantId, tenantKeyKind, type TenantRef } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
-import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
+import { bindingOf, transactionBindingSubscriber } from './postgres/transaction-binding.js';
+import { rawSqlGuardSubscriber } from './postgres/raw-sql-guard.js';
+import { watchDataSourceConnections } from './postgres/connection-hygiene.js';
 import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
@@ -238,7 +240,13 @@ export class Tenancy {
     // TypeORM's database result cache reads and writes its own table on the operation's runner: as plain TypeORM.
     wrapQueryResultCache(ds, plainRunnerView);
     ds.subscribers.push(scopeSubscriber(this.#registry));
-    if (this.#registry.bindsTransactions) ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+    if (this.#registry.bindsTransactions) {
+      ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+      // Every statement on a bound connection is vetted: nothing may change the binding, the role or session state.
+      ds.subscribers.push(rawSqlGuardSubscriber((runner) => bindingOf(runner) !== undefined, (runner) => bindingOf(runner)?.replace(/^[a-z]+:/, '')));
+    }
+    // Errors of the pooled connections are kept, so an error that only says "released" can name its cause.
+    watchDataSourceConnections(ds);
     if (this.#strategy instanceof SchemaStrategy || this.#rowLevelSecurity?.verifyOnStartup) return this.#afterInitialize();
   }
 

@@ -29,6 +29,7 @@ import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
 import { runTransaction } from './transaction.js';
 import { assertBypassAllowed, inScopedTransaction } from '../postgres/transaction-binding.js';
+import { assertRawSqlAllowed } from '../postgres/raw-sql-guard.js';
 import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
@@ -284,7 +285,10 @@ export class TenantEntityManager extends EntityManager {
   /**
    * Raw SQL cannot be scoped by the library: refused unless `{ safe: false }` is passed.
    * With row-level security on, it is allowed and runs in a transaction bound to the
-   * tenant, so the database applies the policies (`{ safe: false }` then switches to the bypass role).
+   * tenant, so the database applies the policies (`{ safe: false }` then runs as the bypass
+   * role). On a bound connection (RLS, the schema strategy) it is vetted first with
+   * PostgreSQL's parser: SQL that could change the binding, the role, settings, session
+   * state or the transaction is refused with `UnsafeQueryError` before anything runs.
    */
   override async query<T = any>(query: string, parameters?: any[], options?: SafeOption): Promise<T> {
     const { safe } = splitSafe(options ?? {}, false);
@@ -295,6 +299,8 @@ export class TenantEntityManager extends EntityManager {
     // RLS: the database scopes raw SQL, so it runs bound; schema strategy: a bypass runs in the tenant's schema.
     if (registry.rls ? tenantId !== undefined || bypass : registry.schemas !== undefined && bypass && tenantId !== undefined) {
       const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };
+      // Refused before anything is sent: SQL that could change the binding, the role or session state.
+      await assertRawSqlAllowed(query, { operation: 'query', tenant: tenantId });
       return inScopedTransaction(registry, scope, this.queryRunner, (runner) => runner.query(query, parameters) as Promise<T>);
     }
     if (safe && this.scope.safe && this.refusesRawSql()) {

@@ -6,15 +6,30 @@ import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
 /** One thing `tenancy.rls.verify()` found wrong, with the table or role it is about. */
 export interface RowLevelSecurityProblem {
-  readonly kind: 'no-rls' | 'not-forced' | 'no-policy' | 'policy-drift' | 'no-tenant-index' | 'role-bypasses-rls';
+  readonly kind:
+    | 'no-rls'
+    | 'not-forced'
+    | 'no-policy'
+    | 'policy-drift'
+    | 'no-tenant-index'
+    | 'role-bypasses-rls'
+    | 'role-can-bypass-rls'
+    | 'member-of-bypass-role'
+    | 'bypass-login';
   /** The table (schema-qualified when it has a schema) or role concerned. */
   readonly subject: string;
   readonly message: string;
 }
 
 export interface RowLevelSecurityReport {
+  /** True when there is no problem (warnings do not count). */
   readonly ok: boolean;
   readonly problems: RowLevelSecurityProblem[];
+  /**
+   * Risks of a configuration that works: the connected role is a member of the configured
+   * `bypassRole` (anything that runs SQL on its connections unvetted could switch to it).
+   */
+  readonly warnings: RowLevelSecurityProblem[];
 }
 
 // PostgreSQL stores policies as parsed expressions and prints them with its own
@@ -29,8 +44,14 @@ interface TableRow {
 }
 
 /** Checks the live database against what the metadata generates. Read-only. */
-export async function verifyRowLevelSecurity(registry: ScopeRegistry, rls: ResolvedRowLevelSecurity, runner: QueryRunner): Promise<RowLevelSecurityReport> {
+export async function verifyRowLevelSecurity(
+  registry: ScopeRegistry,
+  rls: ResolvedRowLevelSecurity,
+  runner: QueryRunner,
+  bypassRunner?: () => QueryRunner,
+): Promise<RowLevelSecurityReport> {
   const problems: RowLevelSecurityProblem[] = [];
+  const warnings: RowLevelSecurityProblem[] = [];
   const [role] = (await runner.query('SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user')) as Array<{
     name: string;
     rolsuper: boolean;
@@ -43,6 +64,30 @@ export async function verifyRowLevelSecurity(registry: ScopeRegistry, rls: Resol
       message: `The connected role ${role.name} is ${role.rolsuper ? 'a superuser' : 'BYPASSRLS'}: policies do not apply to it. Connect as a NOSUPERUSER NOBYPASSRLS role.`,
     });
   }
+  // Roles the connected role can switch to (SET ROLE) that ignore policies (a superuser or BYPASSRLS role is reported above).
+  const reachable = role?.rolsuper || role?.rolbypassrls ? [] : (await runner.query(
+    `SELECT r.rolname AS name, r.rolsuper, r.rolbypassrls FROM pg_roles r
+     WHERE r.rolname <> current_user AND (r.rolsuper OR r.rolbypassrls) AND pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY r.rolname`,
+  )) as Array<{ name: string; rolsuper: boolean; rolbypassrls: boolean }>;
+  for (const other of reachable) {
+    const what = other.rolsuper ? 'a superuser' : 'BYPASSRLS';
+    if (other.name === rls.bypassRole) {
+      warnings.push({
+        kind: 'member-of-bypass-role',
+        subject: other.name,
+        message:
+          `The connected role is a member of the bypass role ${other.name} (${what}), as rowLevelSecurity.bypassRole requires: raw SQL is vetted, ` +
+          'but code the vetting cannot see into (a function that runs SET ROLE) could switch to it. Prefer bypassLogin, and REVOKE the membership.',
+      });
+    } else {
+      problems.push({
+        kind: 'role-can-bypass-rls',
+        subject: other.name,
+        message: `The connected role can switch to ${other.name}, which is ${what}: policies would not apply after SET ROLE. REVOKE ${other.name} FROM the application role.`,
+      });
+    }
+  }
+  if (rls.bypassLogin && bypassRunner) problems.push(...(await verifyBypassLogin(rls.bypassLogin.username, bypassRunner)));
   const seen = new Set<string>();
   for (const scoped of registry.scopedEntities) {
     const table = qualifiedTable(scoped.metadata);
@@ -78,7 +123,27 @@ export async function verifyRowLevelSecurity(registry: ScopeRegistry, rls: Resol
   }
   const tenantTable = registry.rowScope(registry.tenantKey.column.entityMetadata);
   if (tenantTable) problems.push(...(await verifyTenantTable(tenantTable, rls, runner)));
-  return { ok: problems.length === 0, problems };
+  return { ok: problems.length === 0, problems, warnings };
+}
+
+/** The bypass login connects and ignores policies. */
+async function verifyBypassLogin(username: string, create: () => QueryRunner): Promise<RowLevelSecurityProblem[]> {
+  const runner = create();
+  try {
+    const [row] = (await runner.query('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user')) as Array<{ rolsuper: boolean; rolbypassrls: boolean }>;
+    if (row?.rolbypassrls) return [];
+    return [
+      {
+        kind: 'bypass-login',
+        subject: username,
+        message: `The bypass login ${username} is ${row?.rolsuper ? 'a superuser' : 'not BYPASSRLS'}: ${row?.rolsuper ? 'give { safe: false } a NOSUPERUSER BYPASSRLS login' : `ALTER ROLE ${username} BYPASSRLS`}.`,
+      },
+    ];
+  } catch (error) {
+    return [{ kind: 'bypass-login', subject: username, message: `The bypass login ${username} cannot connect: ${error instanceof Error ? error.message : String(error)}.` }];
+  } finally {
+    await runner.release();
+  }
 }
 
 /** The tenant table: forced RLS, and its three policies as the metadata generates them. */

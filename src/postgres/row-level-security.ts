@@ -4,6 +4,7 @@ import { inOwnTransaction } from '../strategies/in-transaction.js';
 import { policyStatements, type RowLevelSecurityStatements } from './policy-sql.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 import { type RowLevelSecurityReport, verifyRowLevelSecurity } from './rls-verify.js';
+import { createBypassRunner } from './bypass-login.js';
 
 /** What the policies cover: every tenant-scoped table, and the tenant table (scoped by its own key). */
 export interface PolicyTables {
@@ -18,7 +19,7 @@ export interface PolicyTables {
  * metadata without connecting, so CI can emit the DDL offline.
  *
  * @example
- * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassRole: 'tenancy_bypass' } });
+ * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassLogin: { username: 'tenancy_bypass', password } } });
  * await dataSource.initialize();
  * tenancy.rls.statements().up;
  * // ALTER TABLE "posts" ENABLE ROW LEVEL SECURITY
@@ -63,9 +64,15 @@ export class RowLevelSecurity {
     }
   }
 
-  /** Checks the database: policies present, forced, not drifted, indexed, and a role they apply to. */
+  /**
+   * Checks the database: policies present, forced, not drifted, indexed; a connected role
+   * they apply to, that cannot switch to a role they do not apply to (membership of the
+   * configured `bypassRole` is a warning); a bypass login that connects and is BYPASSRLS.
+   */
   async verify(queryRunner?: QueryRunner): Promise<RowLevelSecurityReport> {
-    return this.#withRunner(queryRunner, (runner) => verifyRowLevelSecurity(this.#registry(), this.options, runner));
+    const login = this.options.bypassLogin;
+    const bypassRunner = login ? () => createBypassRunner(this.#registry().dataSource, login) : undefined;
+    return this.#withRunner(queryRunner, (runner) => verifyRowLevelSecurity(this.#registry(), this.options, runner, bypassRunner));
   }
 
   /**

@@ -13,6 +13,8 @@ import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
+import { assertStatementAllowed } from '../postgres/raw-sql-guard.js';
+import { failStreamOnConnectionLoss } from '../postgres/connection-hygiene.js';
 import { assertEmbeddable, carryScope, type Erased, guardSubQueryFactory, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
 import { resolveStringTarget } from './string-targets.js';
 import { refuseTenantRowDelete, refuseTenantRowInsert } from './tenant-row-guard.js';
@@ -107,12 +109,17 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   // A stream outlives the call: its transaction ends when the stream does.
   override async stream(): Promise<ReadStream> {
     const scope = this[SCOPE];
+    // A stream's statement bypasses TypeORM's query events, where the raw SQL guard looks: vetted here.
+    if (scope?.registry.bindsTransactions) await assertStatementAllowed(this.getQueryAndParameters()[0], { operation: 'stream', tenant: scope.tenantId });
     if (!scope?.registry.bindsTransactions || this.queryRunner?.isTransactionActive) {
-      return underTransactionBinding(this, () => super.stream(), (b) => b.stream());
+      const stream = await underTransactionBinding(this, () => super.stream(), (b) => b.stream());
+      if (this.queryRunner) failStreamOnConnectionLoss(this.queryRunner, stream);
+      return stream;
     }
     const { runner, finish } = await openScopedTransaction(scope.registry, scope);
     try {
       const stream = await this.clone().setQueryRunner(runner).stream();
+      failStreamOnConnectionLoss(runner, stream);
       stream.once('end', () => void finish(true));
       stream.once('error', () => void finish(false));
       stream.once('close', () => void finish(true));
