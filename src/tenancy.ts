@@ -13,6 +13,7 @@ import { scopeSubscriber, TenantRelationLoader } from './scoping/relation-loadin
 import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
+import { markContextual } from './scoping/scope-carrier.js';
 import { plainRunnerView, scopeOfRunner } from './scoping/runner-scope.js';
 import { type BypassEvent, TenancyAudit, type TenancyLogger, typeormLogger } from './audit/tenancy-audit.js';
 import { resolveTenantId, type TenantId, tenantKeyKind, type TenantRef } from './scoping/tenant-key.js';
@@ -132,12 +133,13 @@ export class Tenancy {
       const operation = running?.registry === registry ? running : undefined;
       const bound = !operation && routed && options.defaultManager !== 'unscoped' ? this.#context.getStore() : undefined;
       // A builder on a runner of the main DataSource (runner.manager, the tenant catalog) stays on the main DataSource.
-      if (bound && queryRunner === undefined && !isQueryRunner(entityOrRunner)) return bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string);
+      if (bound && queryRunner === undefined && !isQueryRunner(entityOrRunner)) return markContextual(bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string));
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
       // In 'context' mode, the tenant bound by run(); a runner of the DataSource's own (createQueryRunner(),
       // the tenant catalog, migrations) is plain TypeORM, and so are the builders made on it.
       const contextual = registry && !operation && !runner && options.defaultManager !== 'unscoped' ? registry.contextScope() : undefined;
-      return withScope(qb, operation ?? contextual);
+      if (operation) return withScope(qb, operation);
+      return contextual ? markContextual(withScope(qb, contextual)) : qb;
     }) as DataSource['createQueryBuilder']);
     if ((options.defaultManager ?? 'context') === 'context') {
       const contextual = new ContextEntityManager(dataSource, () => this.#registry);

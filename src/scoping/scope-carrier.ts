@@ -71,8 +71,10 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
     }
 
     // whereExists / andWhereExists / orWhereExists embed another builder's SQL.
+    // (TypeORM's getExists() wraps a builder as `SELECT 1 FROM (dummy) WHERE EXISTS (builder)`, the
+    // wrapper taken from the DataSource: its answer is the wrapped builder's, scoped or plain as that one is.)
     protected override getExistsCondition(subQuery: any): [string, any[]] {
-      assertEmbeddable(this[SCOPE], subQuery, 'whereExists');
+      if (!(contextualBuilders.has(this) && isDummyOnly(this.expressionMap))) assertEmbeddable(this[SCOPE], subQuery, 'whereExists');
       return super.getExistsCondition(subQuery);
     }
 
@@ -169,6 +171,24 @@ export function assertEmbeddable(scope: ScopeContext | undefined, embedded: unkn
       'Build it with the same manager (manager.createQueryBuilder(...), or the builder the callback receives) or create it with { safe: false } on purpose.',
     { operation, tenant: scope.tenantId },
   ));
+}
+
+/**
+ * Builders the DataSource handed out scoped only because `tenancy.run()` is bound (plain code in
+ * `'context'` mode), not by a tenant manager: TypeORM's own exists wrapper is one of them.
+ */
+const contextualBuilders = new WeakSet<object>();
+
+/** Marks a builder the DataSource scoped by the bound context (see `contextualBuilders`). */
+export function markContextual<Q extends object>(qb: Q): Q {
+  contextualBuilders.add(qb);
+  return qb;
+}
+
+/** A builder that reads no table: `fromDummy()` and nothing joined. */
+function isDummyOnly(map: AnyQueryBuilder['expressionMap']): boolean {
+  const dummy = map.mainAlias?.name === 'dummy_table' && (map.mainAlias.subQuery === '(SELECT 1 AS dummy_column)' || !map.mainAlias.hasMetadata);
+  return dummy && map.aliases.every((a) => a === map.mainAlias || a.type === 'select') && map.joinAttributes.length === 0;
 }
 
 /**

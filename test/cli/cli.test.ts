@@ -137,6 +137,7 @@ describe('typeorm-tenancy CLI', { timeout: 60_000 }, () => {
 
   it('rls:sql prints the policies without connecting (unreachable database); without rowLevelSecurity rls:* exit with code 2', async () => {
     const offline = { CLI_FIXTURE_PG_URL: 'postgres://nobody@127.0.0.1:1/none', CLI_FIXTURE_SYNCHRONIZE: '0' };
+    const unbound = `NULLIF(current_setting('app.tenant_id', true), '') IS NULL`;
     const up = await runCli(['-d', fixtures.cjs, 'rls:sql'], { ...offline, CLI_FIXTURE_RLS: '1' });
     expect(up).toMatchObject({ code: 0, stderr: '' });
     expect(up.stdout.split('\n')).toEqual([
@@ -144,6 +145,15 @@ describe('typeorm-tenancy CLI', { timeout: 60_000 }, () => {
       'ALTER TABLE "notes" FORCE ROW LEVEL SECURITY;',
       'DROP POLICY IF EXISTS "tenancy_isolation" ON "notes";',
       `CREATE POLICY "tenancy_isolation" ON "notes" USING ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer) WITH CHECK ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer);`,
+      // The tenant table: a bound transaction sees and updates its own row only, and inserts or deletes none.
+      'ALTER TABLE "tenants" ENABLE ROW LEVEL SECURITY;',
+      'ALTER TABLE "tenants" FORCE ROW LEVEL SECURITY;',
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "tenants";',
+      `CREATE POLICY "tenancy_isolation" ON "tenants" USING ((${unbound}) OR ("id" = NULLIF(current_setting('app.tenant_id', true), '')::integer)) WITH CHECK ((${unbound}) OR ("id" = NULLIF(current_setting('app.tenant_id', true), '')::integer));`,
+      'DROP POLICY IF EXISTS "tenancy_isolation_insert" ON "tenants";',
+      `CREATE POLICY "tenancy_isolation_insert" ON "tenants" AS RESTRICTIVE FOR INSERT WITH CHECK (${unbound});`,
+      'DROP POLICY IF EXISTS "tenancy_isolation_delete" ON "tenants";',
+      `CREATE POLICY "tenancy_isolation_delete" ON "tenants" AS RESTRICTIVE FOR DELETE USING (${unbound});`,
       '',
     ]);
     const down = await runCli(['-d', fixtures.cjs, 'rls:sql', '--down'], { ...offline, CLI_FIXTURE_RLS: '1' });

@@ -283,6 +283,14 @@ describe.each(await conformanceCases())('every way in is the same way in, on $na
       expect([...new Set(own.map((r) => r.title))].sort()).toEqual(acmeTitles);
     });
 
+    it("whereExists over fromDummy() of this tenant's builder refuses a plain or another tenant's builder too", () => {
+      const em = w.tenancy.manager(w.t1);
+      for (const [, other] of foreign()) {
+        const inner = other().select('1').from(Post, 'x').where('x.title = :t', { t: 'globex-1' });
+        expect(() => em.createQueryBuilder().select('1', 'hit').fromDummy().whereExists(inner).getQuery()).toThrow(UnsafeQueryError);
+      }
+    });
+
     it('INSERT ... SELECT into a shared table reads only through this tenant', async () => {
       const em = w.tenancy.manager(w.t1);
       const users = await w.inspect.count(User);
