@@ -56,6 +56,8 @@ function collect(scope: ScopeContext, metadata: EntityMetadata, entity: ObjectLi
       }
       const id = target.hasMultiplePrimaryKeys ? undefined : typeof related === 'object' ? target.getEntityIdMixedMap(related as ObjectLiteral) : related;
       if (id !== undefined && id !== null && typeof id !== 'object') {
+        // The database checks this reference itself (a composite tenant key): no query for it.
+        if (scope.registry.isEnforced(relation)) continue;
         const ids = found.get(target) ?? new Map<unknown, RelationMetadata>();
         ids.set(id, relation);
         found.set(target, ids);

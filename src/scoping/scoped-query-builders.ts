@@ -24,6 +24,7 @@ import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js'
 import { junctionTarget, junctionTenantCriterion, scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { assertJunctionRowsInTenant } from './junction-guard.js';
 import { forgetIds, rememberIds } from './known-rows.js';
+import { tenantForeignKeyError } from './enforced-references.js';
 import { runnerOf } from '../internal/typeorm/instance-members.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
@@ -202,24 +203,37 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   override async execute(): Promise<any> {
     const scope = this[SCOPE];
     const map = this.expressionMap;
+    const select = scopedSelect(this);
     const sides = map.mainAlias?.hasMetadata && !insertTarget(this) ? junctionTarget(scope, map.mainAlias.metadata, 'insert') : undefined;
-    if (sides && !map.insertFromSelect) {
-      const runner = this.queryRunner && !this.queryRunner.isReleased ? this.queryRunner : undefined;
-      const select = (target: EntityMetadata) => withScope(this.dataSource.createQueryBuilder(target.target, 'ref', runner), scope);
-      await assertJunctionRowsInTenant(scope!, map.mainAlias!.metadata, sides, this.getValueSets(), select, runner);
-    }
-    if (!scope?.registry.rls || !this.expressionMap.onUpdate) return rememberInserted(this, await super.execute());
-    return super.execute().catch((error: unknown) => {
+    if (sides && !map.insertFromSelect) await assertJunctionRowsInTenant(scope!, map.mainAlias!.metadata, sides, this.getValueSets(), select, usableRunner(this));
+    try {
+      return rememberInserted(this, await super.execute());
+    } catch (error) {
       const scoped = insertTarget(this);
-      if (scoped && isRowLevelSecurityViolation(error)) {
+      // Under row-level security PostgreSQL 15 refuses ON CONFLICT DO UPDATE on a row the policy
+      // hides (rather than skipping it): the conflicting row is another tenant's.
+      if (scoped && scope?.registry.rls && map.onUpdate && isRowLevelSecurityViolation(error)) {
         throw new TenantMismatchError(
           `upsert on tenant-scoped ${scoped.metadata.name}: the conflicting row belongs to another tenant, and row-level security refused to update it. Nothing was written.`,
-          { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId },
+          { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId, cause: error },
         );
       }
+      if (scoped && !scoped.tenantTable) throw (await tenantForeignKeyError(scope!, scoped.metadata, error, this.getValueSets(), map.onUpdate ? 'upsert' : 'insert', select)) ?? error;
       throw error;
-    });
+    }
   }
+
+}
+
+/** The builder's runner while it can still run statements (a lookup after an error, a check before). */
+function usableRunner(qb: object): QueryRunner | undefined {
+  const runner = runnerOf(qb);
+  return runner && !runner.isReleased ? runner : undefined;
+}
+
+/** A scoped select of another entity, on the builder's runner: for checks that belong to its write. */
+function scopedSelect(qb: (InsertQueryBuilder<any> | UpdateQueryBuilder<any>) & ScopeCarrier) {
+  return (target: EntityMetadata) => withScope(qb.connection.createQueryBuilder(target.target, 'ref', usableRunner(qb)), qb[SCOPE]);
 }
 
 /**
@@ -254,6 +268,18 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
       ));
     }
     return super.createUpdateExpression();
+  }
+
+  // A composite tenant key refusing a relation set to another tenant's row: a TenantMismatchError.
+  override async execute(): Promise<any> {
+    try {
+      return await super.execute();
+    } catch (error) {
+      const map = this.expressionMap;
+      const scoped = map.mainAlias?.hasMetadata ? this[SCOPE]?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
+      if (!scoped || !map.valuesSet || typeof map.valuesSet !== 'object') throw error;
+      throw (await tenantForeignKeyError(this[SCOPE]!, scoped.metadata, error, [map.valuesSet as ObjectLiteral], 'update', scopedSelect(this))) ?? error;
+    }
   }
 }
 
