@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type DataSource, type EntityTarget, type ObjectLiteral, type QueryRunner } from 'typeorm';
+import { type DataSource, type EntitySubscriberInterface, type EntityTarget, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { MissingTenantError, TenancyConfigError } from './errors.js';
 import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder, wrapQueryResultCache } from './internal/typeorm/instance-members.js';
 import { buildEntityMetadatasOffline } from './internal/typeorm/offline-metadata.js';
@@ -241,11 +241,15 @@ export class Tenancy {
     this.#loader.registry = this.#registry;
     // TypeORM's database result cache reads and writes its own table on the operation's runner: as plain TypeORM.
     wrapQueryResultCache(ds, plainRunnerView);
-    ds.subscribers.push(scopeSubscriber(this.#registry));
+    const own = (subscriber: EntitySubscriberInterface) => {
+      this.#registry!.ownSubscribers.add(subscriber);
+      ds.subscribers.push(subscriber);
+    };
+    own(scopeSubscriber(this.#registry));
     if (this.#registry.bindsTransactions) {
-      ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+      own(transactionBindingSubscriber(this.#registry));
       // Every statement on a bound connection is vetted: nothing may change the binding, the role or session state.
-      ds.subscribers.push(rawSqlGuardSubscriber((runner) => bindingOf(runner) !== undefined, (runner) => bindingOf(runner)?.replace(/^[a-z]+:/, '')));
+      own(rawSqlGuardSubscriber((runner) => bindingOf(runner) !== undefined, (runner) => bindingOf(runner)?.replace(/^[a-z]+:/, '')));
     }
     // Errors of the pooled connections are kept, so an error that only says "released" can name its cause.
     watchDataSourceConnections(ds);

@@ -1,6 +1,6 @@
 import { EntityManager, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { assertOwnTenant } from '../scoping/write-guard.js';
-import { assertReferencesInTenant } from '../scoping/reference-guard.js';
+import { assertReferencesInTenant, needsReferenceCheck } from '../scoping/reference-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { assertTenantRowSave, assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
@@ -49,7 +49,8 @@ async function checkReferences(manager: TenantEntityManager, args: unknown[], ru
     if (manager.dataSource.hasMetadata(entityTarget)) byTarget.set(entityTarget, [...(byTarget.get(entityTarget) ?? []), entity]);
   }
   for (const [entityTarget, list] of byTarget) {
-    await assertReferencesInTenant(manager.scope, manager.dataSource.getMetadata(entityTarget), list, 'save', runner);
+    const metadata = manager.dataSource.getMetadata(entityTarget);
+    if (needsReferenceCheck(manager.scope, metadata, list)) await assertReferencesInTenant(manager.scope, metadata, list, 'save', runner);
   }
 }
 

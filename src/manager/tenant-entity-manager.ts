@@ -15,7 +15,7 @@ import {
 } from 'typeorm';
 import type { PickKeysByType } from 'typeorm/common/PickKeysByType.js';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
-import { assertReferencesInTenant } from '../scoping/reference-guard.js';
+import { assertReferencesInTenant, needsReferenceCheck } from '../scoping/reference-guard.js';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
 import { MissingTenantError, UnsafeQueryError } from '../errors.js';
 import { DriverUtils, PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
@@ -217,7 +217,8 @@ export class TenantEntityManager extends EntityManager {
     target: EntityTarget<Entity>,
     entity: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
   ): Promise<InsertResult> {
-    await this.#checkReferences(target, Array.isArray(entity) ? entity : [entity], 'insert');
+    const check = this.#checkReferences(target, Array.isArray(entity) ? entity : [entity], 'insert');
+    if (check) await check;
     return super.insert(target, entity);
   }
 
@@ -226,7 +227,8 @@ export class TenantEntityManager extends EntityManager {
     entityOrEntities: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
     conflictPathsOrOptions: string[] | UpsertOptions<Entity>,
   ): Promise<InsertResult> {
-    await this.#checkReferences(target, Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities], 'upsert');
+    const check = this.#checkReferences(target, Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities], 'upsert');
+    if (check) await check;
     return super.upsert(target, entityOrEntities, conflictPathsOrOptions);
   }
 
@@ -237,7 +239,8 @@ export class TenantEntityManager extends EntityManager {
     options?: Parameters<EntityManager['update']>[3],
   ): Promise<UpdateResult> {
     assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'update', false);
-    await this.#checkReferences(target, [partialEntity], 'update');
+    const check = this.#checkReferences(target, [partialEntity], 'update');
+    if (check) await check;
     return super.update(target, criteria, partialEntity, options);
   }
 
@@ -257,9 +260,13 @@ export class TenantEntityManager extends EntityManager {
     return super.restore(target, criteria);
   }
 
-  async #checkReferences(target: EntityTarget<ObjectLiteral>, rows: unknown[], operation: string): Promise<void> {
+  // Synchronous when there is nothing to check (a plain update, references the database checks).
+  #checkReferences(target: EntityTarget<ObjectLiteral>, rows: unknown[], operation: string): Promise<void> | undefined {
+    const scope = this.scope;
+    const metadata = this.dataSource.getMetadata(target);
+    if (!needsReferenceCheck(scope, metadata, rows)) return undefined;
     const objects = rows.filter((r): r is ObjectLiteral => r !== null && typeof r === 'object');
-    if (objects.length) await assertReferencesInTenant(this.scope, this.dataSource.getMetadata(target), objects, operation, this.queryRunner);
+    return assertReferencesInTenant(scope, metadata, objects, operation, this.queryRunner);
   }
 
   /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */
@@ -313,7 +320,7 @@ export class TenantEntityManager extends EntityManager {
     // On a runner of this tenant: subscribers of its query events get a manager of this tenant.
     const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };
     const given = this.queryRunner;
-    const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+    const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope, undefined, false);
     try {
       return (await this.dataSource.query(query, parameters, runner)) as T;
     } finally {

@@ -69,6 +69,32 @@ function collect(scope: ScopeContext, metadata: EntityMetadata, entity: ObjectLi
 }
 
 /**
+ * Cheap, synchronous: whether any of `entities` holds a relation value the reference check must
+ * look at (a relation the database does not check itself, or a new related row to walk into).
+ * A plain update (`{ title }`) or a write whose references the database checks needs no check.
+ */
+export function needsReferenceCheck(scope: ScopeContext, metadata: EntityMetadata, entities: readonly unknown[]): boolean {
+  if (!scope.safe || scope.tenantId === undefined) return false;
+  const relations = referencingRelations(scope, metadata);
+  if (relations.length === 0) return false;
+  for (const entity of entities) {
+    if (entity === null || typeof entity !== 'object') continue;
+    for (const relation of relations) {
+      if (relation.isLazy) continue;
+      const value: unknown = relation.getEntityValue(entity as ObjectLiteral);
+      if (value === undefined || value === null) continue;
+      if (!scope.registry.isEnforced(relation)) return true;
+      // Enforced by the database: only a related object without a key (a new row to walk into) needs a look.
+      const target = relation.inverseEntityMetadata;
+      if (typeof value === 'object' && !Array.isArray(value) && target.getEntityIdMixedMap(value as ObjectLiteral) === undefined) return true;
+      const own: unknown = typeof value === 'object' ? scope.registry.scopedEntity(target)?.column.getEntityValue(value as ObjectLiteral) : undefined;
+      if (own !== undefined && own !== null) return true; // names a tenant: compared in the check
+    }
+  }
+  return false;
+}
+
+/**
  * Refuses, before the write, entities whose relations point at rows of another
  * tenant: one query per referenced entity type (through the tenant scope), never
  * one per relation. Ids that do not exist are refused the same way, so the error

@@ -119,6 +119,7 @@ export class TenantRelationLoader extends RelationLoader {
 }
 
 function remember(registry: ScopeRegistry, runner: QueryRunner, entity: unknown): void {
+  if (!registry.lazyRelations) return; // only lazy relations ask which scope an entity came from
   const scope = scopeOfRunner(runner);
   if (scope?.registry === registry && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
 }

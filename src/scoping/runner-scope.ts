@@ -44,14 +44,24 @@ function managerScopeOf(scope: ScopeContext): ScopeContext {
 /**
  * Puts a runner under a tenant operation's scope and returns the runner to run on.
  * `owned`: the operation created the runner (and will release it); otherwise the caller gave it.
+ * `needsScope`: TypeORM will build on the runner for the operation (persistence through
+ * `runner.manager`, relation ids and relation loads through the DataSource, transaction callbacks);
+ * otherwise only subscribers could ask, and an operation on its own runner records nothing when
+ * the DataSource has no subscribers but the library's (no view, no extra manager: nothing to pay).
  * A runner already bound to a manager of the same tenant is used as it is.
  */
-export function tenantRunner(registry: ScopeRegistry, runner: QueryRunner, scope: ScopeContext, owned: boolean): QueryRunner {
+export function tenantRunner(registry: ScopeRegistry, runner: QueryRunner, scope: ScopeContext, owned: boolean, needsScope = true): QueryRunner {
   // Without a tenant, a bypass is plain TypeORM (the default manager outside tenancy.run()).
   if (scope.tenantId === undefined && !scope.safe) return runner;
   // Bound to this tenant already (a transaction's runner). A bypass there keeps the runner's
   // scoped manager: builders TypeORM makes on it (relation ids) stay scoped — stricter, never looser.
   if (!owned && sameTenant(scopeOfRunner(runner), scope)) return runner;
+  const subscribed = registry.hasForeignSubscribers();
+  if (owned && !needsScope && !subscribed) {
+    // A runner of its own (PostgreSQL, MySQL): recording the scope costs a WeakMap entry.
+    if (!registry.sharedRunners) scopes.set(runner, scope);
+    return runner;
+  }
   const run = !owned || registry.sharedRunners ? runnerView(runner) : runner;
   registry.bindManager(run, managerScopeOf(scope));
   scopes.set(run, scope);
@@ -59,8 +69,8 @@ export function tenantRunner(registry: ScopeRegistry, runner: QueryRunner, scope
 }
 
 /** The runner a tenant operation runs on when it was given none: a new one of the DataSource, under `scope`. */
-export function newTenantRunner(registry: ScopeRegistry, scope: ScopeContext, mode?: 'master' | 'slave'): QueryRunner {
-  return tenantRunner(registry, registry.dataSource.createQueryRunner(mode), scope, true);
+export function newTenantRunner(registry: ScopeRegistry, scope: ScopeContext, mode?: 'master' | 'slave', needsScope = true): QueryRunner {
+  return tenantRunner(registry, registry.dataSource.createQueryRunner(mode), scope, true, needsScope);
 }
 
 /**

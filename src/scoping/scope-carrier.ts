@@ -80,23 +80,33 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
 
     protected override createWhereExpression(): string {
       const scope = this[SCOPE];
+      if (!scope?.safe) return super.createWhereExpression();
       const map = this.expressionMap;
       const prefixed = map.aliasNamePrefixingEnabled;
-      const aliases = prefixed ? map.aliases.filter((a) => a.type === 'from') : map.mainAlias ? [map.mainAlias] : [];
-      const criteria: string[] = [];
-      for (const alias of aliases) {
-        if (!alias.hasMetadata || !scope?.safe) continue;
+      // (No arrays on this path: it runs for every statement a tenant renders.)
+      let criteria = '';
+      const add = (criterion: string) => {
+        criteria = criteria ? `${criteria} AND ${criterion}` : criterion;
+      };
+      const visit = (alias: (typeof map.aliases)[number]) => {
+        if (!alias.hasMetadata) return;
         const scoped = scopedTarget(scope, alias.metadata, map.queryType);
-        if (scoped && scope.registry.appSideCriteria) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
-        const sides = scoped ? undefined : junctionTarget(scope, alias.metadata, map.queryType);
+        if (scoped) {
+          if (scope.registry.appSideCriteria) add(tenantCriterion(scoped, prefixed ? alias.name : undefined));
+          return;
+        }
+        const sides = junctionTarget(scope, alias.metadata, map.queryType);
         if (sides && scope.registry.appSideCriteria) {
           const qualifier = prefixed ? this.escape(alias.name) : (this as unknown as { getTableName(path: string): string }).getTableName(alias.metadata.tablePath);
-          criteria.push(junctionTenantCriterion(alias.metadata, sides, qualifier));
+          add(junctionTenantCriterion(alias.metadata, sides, qualifier));
         }
-      }
-      if (criteria.length === 0) return super.createWhereExpression();
+      };
+      if (prefixed) {
+        for (const alias of map.aliases) if (alias.type === 'from') visit(alias);
+      } else if (map.mainAlias) visit(map.mainAlias);
+      if (!criteria) return super.createWhereExpression();
       const previous = map.extraAppendedAndWhereCondition;
-      map.extraAppendedAndWhereCondition = [previous ? `(${previous})` : '', ...criteria].filter(Boolean).join(' AND ');
+      map.extraAppendedAndWhereCondition = previous ? `(${previous}) AND ${criteria}` : criteria;
       try {
         return super.createWhereExpression();
       } finally {
@@ -123,7 +133,7 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       const runner = (super.obtainQueryRunner as () => QueryRunner).call(this);
       const scope = this[SCOPE];
       if (!scope) return runner;
-      const run = tenantRunner(scope.registry, runner, scope, runner !== given);
+      const run = tenantRunner(scope.registry, runner, scope, runner !== given, needsRunnerScope(this.expressionMap));
       // A view of a given runner replaces it on the builder, so TypeORM still sees "not ours to release".
       if (runner === given && run !== runner) this.setQueryRunner(run);
       return run;
@@ -131,8 +141,7 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
 
     // With a transaction binding (RLS, schema strategy), writes run in a bound transaction.
     override execute(): Promise<any> {
-      const scope = this[SCOPE];
-      if (!scope) return super.execute();
+      if (!this[SCOPE]?.registry.bindsTransactions) return super.execute();
       return underTransactionBinding(this, () => super.execute(), (bound) => bound.execute());
     }
   }
@@ -183,6 +192,16 @@ const contextualBuilders = new WeakSet<object>();
 export function markContextual<Q extends object>(qb: Q): Q {
   contextualBuilders.add(qb);
   return qb;
+}
+
+/**
+ * Whether TypeORM builds more on a query's runner than the query itself: a select that loads
+ * relation ids or query-strategy relations does (through the DataSource, with the runner); a
+ * write may re-select its entities through `runner.manager`. A plain select does not.
+ */
+function needsRunnerScope(map: AnyQueryBuilder['expressionMap']): boolean {
+  if (map.queryType !== 'select') return true;
+  return map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);
 }
 
 /** A builder that reads no table: `fromDummy()` and nothing joined. */

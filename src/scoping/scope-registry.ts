@@ -92,6 +92,14 @@ export class ScopeRegistry {
     this.sharedRunners = dataSource.driver.createQueryRunner('master') === dataSource.driver.createQueryRunner('master');
   }
 
+  /** The subscribers the Tenancy itself added to the DataSource (see `hasForeignSubscribers`). */
+  readonly ownSubscribers = new Set<object>();
+
+  /** True when the DataSource has subscribers other than the Tenancy's own: their events need a tenant manager. */
+  hasForeignSubscribers(): boolean {
+    return this.dataSource.subscribers.length > this.ownSubscribers.size;
+  }
+
   /** The Tenancy's `onBypass` hook and logger (set by the Tenancy; silent by default). */
   audit = new TenancyAudit(undefined, undefined);
 

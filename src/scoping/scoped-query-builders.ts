@@ -33,6 +33,11 @@ import { assertRelationValuesInTenant } from './reference-guard.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- TypeORM's own signatures use any */
 
+/** True when the builder's operations run in a transaction bound to the tenant (RLS, schema strategy). */
+function binds(qb: ScopeCarrier): boolean {
+  return qb[SCOPE]?.registry.bindsTransactions === true;
+}
+
 // One scoped class per TypeORM builder kind. Builders get their class by
 // prototype swap in withScope(), so these classes add no instance fields.
 
@@ -80,31 +85,31 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   }
 
   override getRawOne<T = any>(): Promise<T | undefined> {
-    return underTransactionBinding(this, () => super.getRawOne<T>(), (b) => b.getRawOne<T>());
+    return binds(this) ? underTransactionBinding(this, () => super.getRawOne<T>(), (b) => b.getRawOne<T>()) : super.getRawOne<T>();
   }
   override getRawMany<T = any>(): Promise<T[]> {
-    return underTransactionBinding(this, () => super.getRawMany<T>(), (b) => b.getRawMany<T>());
+    return binds(this) ? underTransactionBinding(this, () => super.getRawMany<T>(), (b) => b.getRawMany<T>()) : super.getRawMany<T>();
   }
   override getRawAndEntities<T = any>(): Promise<{ entities: any[]; raw: T[] }> {
-    return underTransactionBinding(this, () => super.getRawAndEntities<T>(), (b) => b.getRawAndEntities<T>());
+    return binds(this) ? underTransactionBinding(this, () => super.getRawAndEntities<T>(), (b) => b.getRawAndEntities<T>()) : super.getRawAndEntities<T>();
   }
   override getOne(): Promise<any> {
-    return underTransactionBinding(this, () => super.getOne(), (b) => b.getOne());
+    return binds(this) ? underTransactionBinding(this, () => super.getOne(), (b) => b.getOne()) : super.getOne();
   }
   override getOneOrFail(): Promise<any> {
-    return underTransactionBinding(this, () => super.getOneOrFail(), (b) => b.getOneOrFail());
+    return binds(this) ? underTransactionBinding(this, () => super.getOneOrFail(), (b) => b.getOneOrFail()) : super.getOneOrFail();
   }
   override getMany(): Promise<any[]> {
-    return underTransactionBinding(this, () => super.getMany(), (b) => b.getMany());
+    return binds(this) ? underTransactionBinding(this, () => super.getMany(), (b) => b.getMany()) : super.getMany();
   }
   override getCount(): Promise<number> {
-    return underTransactionBinding(this, () => super.getCount(), (b) => b.getCount());
+    return binds(this) ? underTransactionBinding(this, () => super.getCount(), (b) => b.getCount()) : super.getCount();
   }
   override getExists(): Promise<boolean> {
-    return underTransactionBinding(this, () => super.getExists(), (b) => b.getExists());
+    return binds(this) ? underTransactionBinding(this, () => super.getExists(), (b) => b.getExists()) : super.getExists();
   }
   override getManyAndCount(): Promise<[any[], number]> {
-    return underTransactionBinding(this, () => super.getManyAndCount(), (b) => b.getManyAndCount());
+    return binds(this) ? underTransactionBinding(this, () => super.getManyAndCount(), (b) => b.getManyAndCount()) : super.getManyAndCount();
   }
 
   // A stream outlives the call: its transaction ends when the stream does.

@@ -34,10 +34,21 @@ export function scopedTarget(scope: ScopeContext | undefined, metadata: EntityMe
  * parameter, never text in the SQL.
  */
 export function tenantCriterion(scoped: ScopedEntity, alias: string | undefined): string {
-  const driver = scoped.metadata.dataSource.driver;
-  const column = driver.escape(scoped.column.databaseName);
-  return `${alias === undefined ? column : `${driver.escape(alias)}.${column}`} = :${TENANT_PARAMETER}`;
+  // Rendered for every statement: kept per entity and alias (aliases repeat: the entity name, "p").
+  let byAlias = criteria.get(scoped);
+  if (!byAlias) criteria.set(scoped, (byAlias = new Map()));
+  const key = alias ?? '';
+  let criterion = byAlias.get(key);
+  if (criterion === undefined) {
+    const driver = scoped.metadata.dataSource.driver;
+    const column = driver.escape(scoped.column.databaseName);
+    criterion = `${alias === undefined ? column : `${driver.escape(alias)}.${column}`} = :${TENANT_PARAMETER}`;
+    if (byAlias.size < 64) byAlias.set(key, criterion);
+  }
+  return criterion;
 }
+
+const criteria = new WeakMap<ScopedEntity, Map<string, string>>();
 
 /**
  * The tenant-scoped sides of a junction or closure table when this scope must filter it, else

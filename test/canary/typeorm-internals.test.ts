@@ -17,6 +17,7 @@ import {
   SoftDeleteQueryBuilder,
 } from '../../src/internal/typeorm/deep-imports.js';
 import { buildEntityMetadatasOffline } from '../../src/internal/typeorm/offline-metadata.js';
+import { runnerView, underlyingRunner } from '../../src/internal/typeorm/runner-view.js';
 import { blogEntities } from '../fixtures/blog.js';
 
 // Everything typeorm-tenancy reads or overrides that TypeORM does not document.
@@ -27,12 +28,13 @@ const overridden: Array<[string, Function, string[]]> = [
   ['src/scoping/scoped-query-builders.ts (carryScope)', QueryBuilder, [
     'createWhereExpression', 'createFromAlias', 'getParameters', 'createQueryBuilder', 'getExistsCondition',
     'addCommonTableExpression', 'select', 'insert', 'update', 'delete', 'softDelete', 'restore', 'relation',
+    'obtainQueryRunner', 'getTableName', 'escape', 'setQueryRunner',
   ]],
-  ['src/scoping/scoped-query-builders.ts (ScopedSelectQueryBuilder)', SelectQueryBuilder, ['join', 'createJoinExpression', 'executeEntitiesAndRawResults', 'cache', 'fromDummy']],
-  ['src/scoping/scoped-query-builders.ts (ScopedInsertQueryBuilder)', InsertQueryBuilder, ['getValueSets', 'getInsertedColumns', 'createInsertExpression', 'execute']],
+  ['src/scoping/scoped-query-builders.ts (ScopedSelectQueryBuilder)', SelectQueryBuilder, ['join', 'createJoinExpression', 'executeEntitiesAndRawResults', 'cache', 'fromDummy', 'addSelect', 'obtainQueryRunner']],
+  ['src/scoping/scoped-query-builders.ts (ScopedInsertQueryBuilder)', InsertQueryBuilder, ['getValueSets', 'getInsertedColumns', 'createInsertExpression', 'execute', 'valuesFromSelect']],
   ['src/scoping/scoped-query-builders.ts (ScopedUpdateQueryBuilder)', UpdateQueryBuilder, ['createUpdateExpression', 'execute']],
-  ['src/scoping/scoped-query-builders.ts (ScopedDeleteQueryBuilder)', DeleteQueryBuilder, ['execute']],
-  ['src/scoping/scoped-query-builders.ts (ScopedSoftDeleteQueryBuilder)', SoftDeleteQueryBuilder, ['execute']],
+  ['src/scoping/scoped-query-builders.ts (ScopedDeleteQueryBuilder)', DeleteQueryBuilder, ['execute', 'createDeleteExpression']],
+  ['src/scoping/scoped-query-builders.ts (ScopedSoftDeleteQueryBuilder)', SoftDeleteQueryBuilder, ['execute', 'createUpdateExpression']],
   ['src/scoping/scoped-query-builders.ts (ScopedRelationQueryBuilder)', RelationQueryBuilder, ['loadMany', 'loadOne']],
   ['src/scoping/relation-loading.ts (TenantRelationLoader)', RelationLoader, ['load', 'enableLazyLoad']],
   ['src/manager/tenant-entity-manager.ts + bound-operations.ts', EntityManager, ['save', 'remove', 'softRemove', 'recover', 'transaction', 'preload', 'clear', 'query', 'createQueryBuilder']],
@@ -125,5 +127,35 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     // enableLazyLoad is called on the loader the DataSource holds at build time; the replacement must happen before initialize().
     const source = String(RelationLoader.prototype.enableLazyLoad);
     expect(source).toMatch(/relationLoader\s*=\s*this/);
+  });
+});
+
+describe('src/internal/typeorm/runner-view.ts: a per-operation view of a runner', () => {
+  it("keeps the runner's state in own data properties set by its constructor, and Broadcaster events carry queryRunner.manager", async () => {
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [] });
+    await ds.initialize();
+    try {
+      const runner = ds.createQueryRunner();
+      // The view forwards the runner's own properties: the state TypeORM writes must be among them.
+      for (const state of ['isTransactionActive', 'transactionDepth', 'isReleased', 'data', 'loadedTables', 'sqlMemoryMode', 'manager', 'broadcaster']) {
+        expect(Object.prototype.hasOwnProperty.call(runner, state), state).toBe(true);
+      }
+      const view = runnerView(runner);
+      const manager = new EntityManager(ds, view);
+      expect(view.manager).toBe(manager);
+      expect(runner.manager).not.toBe(manager);
+      const seen: unknown[] = [];
+      ds.subscribers.push({ afterTransactionStart: (event) => void seen.push(event.manager) });
+      await view.startTransaction();
+      expect([runner.isTransactionActive, (runner as unknown as { transactionDepth: number }).transactionDepth]).toEqual([true, 1]);
+      expect(seen).toEqual([manager]);
+      Object.assign(view, { data: { marker: 1 } });
+      expect(runner.data).toEqual({ marker: 1 });
+      await view.commitTransaction();
+      expect(runner.isTransactionActive).toBe(false);
+      expect(underlyingRunner(view)).toBe(runner);
+    } finally {
+      await ds.destroy();
+    }
   });
 });
