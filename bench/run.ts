@@ -37,6 +37,7 @@ function peerUnavailable(): string | undefined {
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const started = Date.now();
+  const loadStart = os.loadavg()[0]!;
   const machine = machineInfo(root);
   const common = flags.quick ? ['--quick'] : [];
   const pgAdmin = process.env.BENCH_PG_URL || defaultPgUrl;
@@ -44,6 +45,21 @@ async function main(): Promise<void> {
   const processResults: WholeProcessResult[] = [];
   const cleanups: Array<() => Promise<void>> = [];
   const runtime = flags.node22 ? ensureNode22(root) : currentNode();
+  const date = machine.date.slice(0, 10);
+  const defaultOut = flags.quick ? path.join(root, '.tmp/bench/quick-results') : path.join(root, 'bench/results');
+  const out = path.resolve(flags.out ?? defaultOut);
+  const readme = !flags.quick && !flags.out ? path.join(root, 'bench/README.md') : undefined;
+  // Whole-process results are written after each database, so a failure later keeps what was measured.
+  const saveProcessResults = () => {
+    mkdirSync(out, { recursive: true });
+    const major = runtime.version.slice(1).split('.')[0];
+    const file = `${date}-whole-process-node${major}.json`;
+    const totalS = Math.round((Date.now() - started) / 1000);
+    const run: WholeProcessRun = { machine, node: runtime.version, quick: flags.quick, durationS: flags.wholeProcess ? totalS : undefined, load: { start: loadStart, end: os.loadavg()[0]! }, results: processResults };
+    writeFileSync(path.join(out, file), `${JSON.stringify(run, null, 2)}\n`);
+    writeWholeProcessOutputs(out, readme);
+    log(`\nwhole-process results: ${path.relative(root, out) || out}/${file}, whole-process.md${readme ? ', bench/README.md' : ''} (${totalS} s so far)`);
+  };
   if (flags.node22 && !flags.wholeProcess) throw new Error('--node22 runs the whole-process mode only: add --whole-process (or use npm run bench:process -- --node22)');
 
   try {
@@ -83,6 +99,7 @@ async function main(): Promise<void> {
         } else {
           log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs, ${runtime.version})`);
           processResults.push(await runWholeProcess({ db, target: pgTarget, built, pairs: flags.pairs, quick: flags.quick, runtime }));
+          saveProcessResults();
         }
         continue;
       }
@@ -107,6 +124,7 @@ async function main(): Promise<void> {
         // The whole-process mode: a plain app that never loads the library against the tenant app.
         log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs)`);
         processResults.push(await runWholeProcess({ db, target: db === 'postgres' ? target : undefined, built, pairs: flags.pairs, quick: flags.quick, runtime }));
+        saveProcessResults();
       }
       const peerProblem = peerUnavailable();
       if (!flags.skipPeer && peerProblem) {
@@ -141,20 +159,8 @@ async function main(): Promise<void> {
   }
   if (flags.profile) return;
 
-  const defaultOut = flags.quick ? path.join(root, '.tmp/bench/quick-results') : path.join(root, 'bench/results');
-  const out = path.resolve(flags.out ?? defaultOut);
   mkdirSync(out, { recursive: true });
-  const date = machine.date.slice(0, 10);
   const totalS = Math.round((Date.now() - started) / 1000);
-  const readme = !flags.quick && !flags.out ? path.join(root, 'bench/README.md') : undefined;
-  if (processResults.length) {
-    const major = runtime.version.slice(1).split('.')[0];
-    const file = `${date}-whole-process-node${major}.json`;
-    const run: WholeProcessRun = { machine, node: runtime.version, quick: flags.quick, durationS: flags.wholeProcess ? totalS : undefined, results: processResults };
-    writeFileSync(path.join(out, file), `${JSON.stringify(run, null, 2)}\n`);
-    writeWholeProcessOutputs(out, readme);
-    log(`\nwhole-process results: ${path.relative(root, out) || out}/${file}, whole-process.md${readme ? ', bench/README.md' : ''} in ${totalS} s`);
-  }
   if (reports.length === 0) return;
   for (const report of reports) {
     report.wholeRunS = totalS;

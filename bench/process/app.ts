@@ -34,6 +34,8 @@ export interface AppWorkloadResult {
   medianUs: number;
   p95Us: number;
   meanUs: number;
+  /** CPU time of this process (user + system) per operation over the timed loop: less sensitive to other load on the machine than latency. */
+  cpuUs: number;
   /** Statements of one operation as TypeORM's logger sees them (BEGIN/COMMIT included). */
   statements: number;
   /** The same counted at the driver: better-sqlite3's verbose callback, pg client.query calls. */
@@ -133,8 +135,9 @@ export async function runApp(app: AppDefinition): Promise<void> {
     for (const workload of ['pointRead', 'list20Join', 'list50Join', 'count'] as const) hash.update(normalize(await ops[workload](input)));
   }
 
-  const names = flags.workload && flags.workload !== 'all' ? workloadNames.filter((w) => w === flags.workload) : workloadNames;
-  if (flags.workload && flags.workload !== 'all' && names.length === 0) throw new Error(`unknown workload ${flags.workload}: ${workloadNames.join(', ')}`);
+  // --workload none: the answers only (PostgreSQL: before any process writes to the shared database).
+  const names = flags.workload === 'none' ? [] : flags.workload && flags.workload !== 'all' ? workloadNames.filter((w) => w === flags.workload) : workloadNames;
+  if (flags.workload && flags.workload !== 'all' && flags.workload !== 'none' && names.length === 0) throw new Error(`unknown workload ${flags.workload}: ${workloadNames.join(', ')}`);
   const session = flags.profileDir ? new Session() : undefined;
   if (session) {
     mkdirSync(flags.profileDir!, { recursive: true });
@@ -168,18 +171,29 @@ export async function runApp(app: AppDefinition): Promise<void> {
       for (let i = 0; i < iterations; i++) await run(next());
       const { profile: heap } = await session.post('HeapProfiler.stopSampling');
       writeFileSync(path.join(flags.profileDir!, `${name}.heapprofile`), JSON.stringify(heap));
-      workloads.push({ name, n: iterations, medianUs: 0, p95Us: 0, meanUs: 0, statements, driverStatements });
+      workloads.push({ name, n: iterations, medianUs: 0, p95Us: 0, meanUs: 0, cpuUs: 0, statements, driverStatements });
       continue;
     }
 
     const samples: number[] = new Array(iterations);
+    const cpuBefore = process.cpuUsage();
     for (let i = 0; i < iterations; i++) {
       const input = next();
       const start = process.hrtime.bigint();
       await run(input);
       samples[i] = Number(process.hrtime.bigint() - start) / 1_000;
     }
-    workloads.push({ name, n: iterations, medianUs: round(median(samples), 2), p95Us: round(p95(samples), 2), meanUs: round(mean(samples), 2), statements, driverStatements });
+    const cpu = process.cpuUsage(cpuBefore);
+    workloads.push({
+      name,
+      n: iterations,
+      medianUs: round(median(samples), 2),
+      p95Us: round(p95(samples), 2),
+      meanUs: round(mean(samples), 2),
+      cpuUs: round((cpu.user + cpu.system) / iterations, 2),
+      statements,
+      driverStatements,
+    });
   }
   session?.disconnect();
 

@@ -17,6 +17,8 @@ export interface WholeProcessWorkload {
   tenant: { processMediansUs: number[]; medianUs: number; p95Us: number };
   /** median of the tenant's process medians / median of the plain app's. */
   ratio: number;
+  /** The same for the process's CPU time per operation (median over processes). */
+  cpu: { plainUs: number; tenantUs: number; ratio: number };
   /** Range of the per-pair ratios (tenant process median / plain process median of the same pair). */
   pairRatioMin: number;
   pairRatioMax: number;
@@ -68,6 +70,12 @@ export async function runWholeProcess(options: {
       await runChild(script('setup.js'), ['--db', 'postgres', '--target', target]);
     }
     const args = ['--db', db, '--target', target, ...(options.quick ? ['--quick'] : [])];
+    // The reads must answer alike. SQLite: every process has its own copy, compared below. PostgreSQL:
+    // the apps write to the one database, so both answer first, before any process has written.
+    const answers = new Set<string>();
+    if (db === 'postgres') {
+      for (const side of ['plain', 'tenant'] as const) answers.add((await runChild<AppResult>(script(`${side}-app.js`), [...args, '--workload', 'none'], [], runtime)).answersDigest);
+    }
     const results: Record<Side, AppResult[]> = { plain: [], tenant: [] };
     for (let pair = 0; pair < pairs; pair++) {
       const order: Side[] = pair % 2 === 0 ? ['plain', 'tenant'] : ['tenant', 'plain'];
@@ -79,7 +87,7 @@ export async function runWholeProcess(options: {
     const [plainRuns, tenantRuns] = [results.plain, results.tenant];
     const leaked = plainRuns.flatMap((r) => r.libraryModules);
     if (leaked.length) throw new Error(`the plain app loaded the library: ${[...new Set(leaked)].slice(0, 5).join(', ')}`);
-    const digests = new Set([...plainRuns, ...tenantRuns].map((r) => r.answersDigest));
+    const digests = db === 'postgres' ? answers : new Set([...plainRuns, ...tenantRuns].map((r) => r.answersDigest));
     if (digests.size !== 1) throw new Error(`the plain and the tenant app answered the reads differently (${digests.size} distinct answer digests)`);
 
     const workloads: WholeProcessWorkload[] = plainRuns[0]!.workloads.map((first, k) => {
@@ -99,6 +107,7 @@ export async function runWholeProcess(options: {
         plain: { processMediansUs: pm, medianUs: round(median(pm), 2), p95Us: round(median(plain.map((w) => w.p95Us)), 2) },
         tenant: { processMediansUs: tm, medianUs: round(median(tm), 2), p95Us: round(median(tenant.map((w) => w.p95Us)), 2) },
         ratio: round(median(tm) / median(pm), 3),
+        cpu: { plainUs: round(median(plain.map((w) => w.cpuUs)), 2), tenantUs: round(median(tenant.map((w) => w.cpuUs)), 2), ratio: round(median(tenant.map((w) => w.cpuUs)) / median(plain.map((w) => w.cpuUs)), 3) },
         pairRatioMin: round(Math.min(...pairRatios), 3),
         pairRatioMax: round(Math.max(...pairRatios), 3),
         statements: {
@@ -125,7 +134,7 @@ export async function runWholeProcess(options: {
     for (const w of workloads) {
       log(
         `  ${w.label.padEnd(50)} plain ${w.plain.medianUs.toFixed(1).padStart(8)} µs  tenant ${w.tenant.medianUs.toFixed(1).padStart(8)} µs  ×${w.ratio.toFixed(3)} ` +
-          `(pairs ${w.pairRatioMin.toFixed(2)}–${w.pairRatioMax.toFixed(2)})  statements ${w.statements.plain}/${w.statements.tenant}`,
+          `(pairs ${w.pairRatioMin.toFixed(2)}–${w.pairRatioMax.toFixed(2)})  CPU ×${w.cpu.ratio.toFixed(3)}  statements ${w.statements.plain}/${w.statements.tenant}`,
       );
     }
     log(`  plain app: library modules ${result.plain.libraryModules}, promise hooks ${result.plain.promiseHooks ? 'on' : 'off'}; tenant app: promise hooks ${result.tenant.promiseHooks ? 'on' : 'off'}`);

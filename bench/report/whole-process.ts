@@ -11,6 +11,8 @@ export interface WholeProcessRun {
   quick: boolean;
   /** The whole `npm run bench:process`, seconds (absent when it ran as part of the full bench). */
   durationS: number | undefined;
+  /** 1-minute load average of the machine at the start and the end: other work skews latencies. */
+  load?: { start: number; end: number };
   results: WholeProcessResult[];
 }
 
@@ -45,8 +47,8 @@ function loadInProcess(dir: string): DatabaseReport[] {
 
 function dbTable(result: WholeProcessResult, inProcess: DatabaseReport | undefined): string[] {
   const lines = [
-    `| workload | plain app p50 | tenant app p50 | **tenant / plain** | per-pair ratios | statements plain / tenant | in-process (b)/(a) | ≤ ${wholeProcessTarget.toFixed(2)} |`,
-    '|---|---:|---:|---:|---|---|---:|---|',
+    `| workload | plain app p50 | tenant app p50 | **tenant / plain** | per-pair ratios | CPU per op plain → tenant (ratio) | statements plain / tenant | in-process (b)/(a) | ≤ ${wholeProcessTarget.toFixed(2)} |`,
+    '|---|---:|---:|---:|---|---|---|---:|---|',
   ];
   for (const w of result.workloads) {
     const s = w.statements;
@@ -54,7 +56,7 @@ function dbTable(result: WholeProcessResult, inProcess: DatabaseReport | undefin
       s.plainDriver === s.plain && s.tenantDriver === s.tenant ? `${s.plain} / ${s.tenant}` : `${s.plain} / ${s.tenant} (driver ${s.plainDriver} / ${s.tenantDriver})`;
     const inside = inProcess?.compare?.workloads.find((c) => c.name === w.name)?.results.find((r) => r.key === 'b')?.ratioMedian;
     lines.push(
-      `| ${w.label} | ${us(w.plain.medianUs)} | ${us(w.tenant.medianUs)} | **${x(w.ratio)}** | ${x(w.pairRatioMin)}–${x(w.pairRatioMax)} | ${statements} | ${x(inside)} | ${w.ratio <= wholeProcessTarget ? 'yes' : '**no**'} |`,
+      `| ${w.label} | ${us(w.plain.medianUs)} | ${us(w.tenant.medianUs)} | **${x(w.ratio)}** | ${x(w.pairRatioMin)}–${x(w.pairRatioMax)} | ${us(w.cpu.plainUs)} → ${us(w.cpu.tenantUs)} (${x(w.cpu.ratio)}) | ${statements} | ${x(inside)} | ${w.ratio <= wholeProcessTarget ? 'yes' : '**no**'} |`,
     );
   }
   return lines;
@@ -69,13 +71,15 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
   lines.push(`### Whole process, ${m.date.slice(0, 10)}${primary.quick ? ' (quick smoke run: few iterations, not meaningful)' : ''}`, '');
   lines.push(
     `${m.cpus.count} × ${m.cpus.model}, ${m.memoryGiB} GiB, ${m.os}; TypeORM ${m.packages.typeorm}; better-sqlite3 ${m.packages['better-sqlite3']}; pg ${m.packages.pg}; ` +
-      `typeorm-tenancy at ${m.git.commit}${m.git.dirty ? ' with uncommitted src/ changes' : ''}.`,
+      `typeorm-tenancy at ${m.git.commit}${m.git.dirty ? ' with uncommitted src/ changes' : ''}.` +
+      (primary.load ? ` Load average (1 min) at the start ${primary.load.start.toFixed(1)}, at the end ${primary.load.end.toFixed(1)} on ${m.cpus.count} cores.` : ''),
     '',
     `Plain app = TypeORM without the library (never loaded: checked in every process), the tenant criterion and tenant id written by hand; ` +
       `tenant app = the same app through \`tenancy.manager(t)\`, created per operation. Each process: ${first.plan.warmup} warm-up operations, then ` +
       `${first.plan.iterations.toLocaleString('en-US')} operations timed one by one per workload (${first.plan.txIterations} for the transactions); ` +
       `${first.pairs} pairs of processes, alternating (plain, tenant), (tenant, plain), …; a figure is the median of the ${first.pairs} process medians. ` +
       `Statements: per operation, BEGIN/COMMIT included, counted by a TypeORM logger (and at the driver where that differs). ` +
+      `CPU per op: the app process's own CPU time (user + system) over the timed loop, per operation — less sensitive to other load on the machine than latency (on PostgreSQL it leaves out the server's work). ` +
       `In-process (b)/(a): the same workload in the interleaved in-process comparison (SQLite there: a WAL file, not memory).`,
     '',
   );
