@@ -42,8 +42,14 @@ export function ensureNode22(root: string): NodeRuntime {
     rmSync(build, { recursive: true, force: true });
     for (const part of ['binding.gyp', 'deps', 'src', 'package.json']) cpSync(path.join(source, part), path.join(build, part), { recursive: true });
     const gyp = path.join(path.dirname(require.resolve('node-gyp/package.json', { paths: [path.dirname(npm)] })), 'bin/node-gyp.js');
-    execFileSync(execPath, [gyp, 'rebuild', '--release', `--nodedir=${nodeDir}`], { cwd: build, stdio: 'inherit' });
-    copyFileSync(path.join(build, 'build/Release/better_sqlite3.node'), binding);
+    // A clean environment: under `npm run`, npm_config_* settings (the running Node's headers) would win over --nodedir.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+    env.PATH = `${path.dirname(execPath)}${path.delimiter}${process.env.PATH ?? ''}`;
+    execFileSync(execPath, [gyp, 'rebuild', '--release', `--nodedir=${nodeDir}`], { cwd: build, stdio: 'inherit', env });
+    const built = path.join(build, 'build/Release/better_sqlite3.node');
+    // Fail here, not in every app, if the build is not for this Node.
+    execFileSync(execPath, ['-e', `new (require(${JSON.stringify(path.join(source, 'lib/index.js'))}))(':memory:', { nativeBinding: ${JSON.stringify(built)} }).close()`], { stdio: 'inherit' });
+    copyFileSync(built, binding);
     rmSync(build, { recursive: true, force: true });
   }
   return { execPath, env: { BENCH_SQLITE_BINDING: binding }, version };
