@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type DataSource, type EntityTarget, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { MissingTenantError, TenancyConfigError } from './errors.js';
-import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder } from './internal/typeorm/instance-members.js';
+import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder, wrapQueryResultCache } from './internal/typeorm/instance-members.js';
 import { prepareTenantSchema } from './metadata/prepare-tenant-schema.js';
 import { type CompositeKeys, isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
@@ -11,6 +11,7 @@ import { scopeSubscriber, TenantRelationLoader } from './scoping/relation-loadin
 import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
+import { plainRunnerView, scopeOfRunner } from './scoping/runner-scope.js';
 import { resolveTenantId, type TenantId, tenantKeyKind } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
 import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
@@ -108,14 +109,18 @@ export class Tenancy {
     const routed = this.#strategy instanceof DatabaseStrategy || this.#strategy instanceof ShardStrategy;
     wrapDataSourceQueryBuilder(dataSource, (original) => ((entityOrRunner?: unknown, alias?: string, queryRunner?: QueryRunner) => {
       const registry = this.#registry;
-      const ambient = registry?.ambient.getStore();
-      const bound = !ambient && routed && options.defaultManager !== 'unscoped' ? this.#context.getStore() : undefined;
-      // A builder on a runner of the main DataSource (runner.manager, the tenant catalog) stays there.
+      // A builder TypeORM makes for a tenant operation (relation ids, relation loads) on the operation's runner.
+      const runner = queryRunner ?? (isQueryRunner(entityOrRunner) ? entityOrRunner : undefined);
+      const running = registry ? scopeOfRunner(runner) : undefined;
+      const operation = running?.registry === registry ? running : undefined;
+      const bound = !operation && routed && options.defaultManager !== 'unscoped' ? this.#context.getStore() : undefined;
+      // A builder on a runner of the main DataSource (runner.manager, the tenant catalog) stays on the main DataSource.
       if (bound && queryRunner === undefined && !isQueryRunner(entityOrRunner)) return bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string);
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
-      // A tenant operation in progress (TypeORM's internal builders); in 'context' mode, else the tenant bound by run().
-      const contextual = registry && options.defaultManager !== 'unscoped' ? registry.contextScope() : undefined;
-      return withScope(qb, ambient ?? contextual);
+      // In 'context' mode, the tenant bound by run(); a runner of the DataSource's own (createQueryRunner(),
+      // the tenant catalog, migrations) is plain TypeORM, and so are the builders made on it.
+      const contextual = registry && !operation && !runner && options.defaultManager !== 'unscoped' ? registry.contextScope() : undefined;
+      return withScope(qb, operation ?? contextual);
     }) as DataSource['createQueryBuilder']);
     if ((options.defaultManager ?? 'context') === 'context') {
       const contextual = new ContextEntityManager(dataSource, () => this.#registry);
@@ -202,6 +207,8 @@ export class Tenancy {
       this.#routedStorage,
     );
     this.#loader.registry = this.#registry;
+    // TypeORM's database result cache reads and writes its own table on the operation's runner: as plain TypeORM.
+    wrapQueryResultCache(ds, plainRunnerView);
     ds.subscribers.push(scopeSubscriber(this.#registry));
     if (this.#registry.bindsTransactions) ds.subscribers.push(transactionBindingSubscriber(this.#registry));
     if (this.#strategy instanceof SchemaStrategy || this.#rowLevelSecurity?.verifyOnStartup) return this.#afterInitialize();

@@ -2,15 +2,16 @@ import { EntityManager, type ObjectLiteral } from 'typeorm';
 import { assertOwnTenant } from '../scoping/write-guard.js';
 import { assertReferencesInTenant } from '../scoping/reference-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
+import { assertTenantRowSave, assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
 import { inScopedTransaction } from '../postgres/transaction-binding.js';
+import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 
 // Persistence (save/remove/softRemove/recover) issues its statements through
-// `queryRunner.manager`, a plain EntityManager on a runner it creates; so does
-// transaction() for its callback. These versions run TypeORM's own method with
-// the tenant scope ambient (every builder the DataSource hands out in that async
-// context is scoped), and give transaction callbacks a TenantEntityManager bound
-// to the transaction's runner. They are assigned to TenantEntityManager.prototype
+// `queryRunner.manager`, a plain EntityManager on a runner it creates. These versions
+// run TypeORM's own method on a runner of the tenant operation (runner-scope.ts): its
+// manager is a TenantEntityManager, so every statement, subscriber event and relation-id
+// load of the operation is scoped. They are assigned to TenantEntityManager.prototype
 // (our class, never TypeORM's) so TypeORM's overloaded signatures stay as users know them.
 
 type Method = (this: EntityManager, ...args: unknown[]) => Promise<unknown>;
@@ -24,14 +25,18 @@ function entitiesOf(manager: TenantEntityManager, args: unknown[]): [unknown, Ob
   return [isTarget ? first : undefined, list];
 }
 
-/** Refuses, before any SQL, entities that already carry another tenant's id. */
+/** Refuses, before any SQL, entities that already carry another tenant's id (and tenant rows a tenant may not write). */
 function precheck(manager: TenantEntityManager, operation: string, args: unknown[]): void {
   const [target, entities] = entitiesOf(manager, args);
   for (const entity of entities) {
     const entityTarget = (target ?? entity.constructor) as Function;
     if (!manager.dataSource.hasMetadata(entityTarget)) continue;
-    const scoped = scopedTarget(manager.scope, manager.dataSource.getMetadata(entityTarget), operation);
-    if (scoped) assertOwnTenant([entity], scoped, manager.scope, operation);
+    const metadata = manager.dataSource.getMetadata(entityTarget);
+    const scoped = scopedTarget(manager.scope, metadata, operation);
+    if (scoped?.tenantTable) {
+      if (operation === 'save') assertTenantRowSave(manager.scope, metadata, [entity], operation);
+      else assertTenantRowWrite(manager.scope, metadata, [entity], operation, operation !== 'recover');
+    } else if (scoped) assertOwnTenant([entity], scoped, manager.scope, operation);
   }
 }
 
@@ -58,9 +63,15 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
     const { registry } = scope;
     // With row-level security the whole operation (entity loading included) is one bound transaction.
     if (registry.bindsTransactions && !manager.queryRunner?.isTransactionActive) {
-      return inScopedTransaction(registry, scope, manager.queryRunner, (runner) => original.apply(registry.bindManager(runner, scope), args));
+      return inScopedTransaction(registry, scope, manager.queryRunner, (runner) => original.apply(runner.manager, args));
     }
-    return registry.within(scope, () => original.apply(manager, args));
+    const given = manager.queryRunner;
+    const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+    try {
+      return await original.apply(runner.manager, args);
+    } finally {
+      if (!given) await runner.release();
+    }
   };
 }
 

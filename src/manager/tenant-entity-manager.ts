@@ -5,6 +5,7 @@ import {
   type FindManyOptions,
   type FindOneOptions,
   type FindOptionsWhere,
+  type DeleteResult,
   type InsertResult,
   type ObjectLiteral,
   type UpdateResult,
@@ -22,10 +23,12 @@ import { shareQueryRunner } from '../internal/typeorm/instance-members.js';
 import type { ScopeContext } from '../scoping/scope-context.js';
 import { newScopedSelect } from '../scoping/scoped-query-builders.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
+import { assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
 import { runTransaction } from './transaction.js';
 import { assertBypassAllowed, inScopedTransaction } from '../postgres/transaction-binding.js';
+import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
 
@@ -220,8 +223,25 @@ export class TenantEntityManager extends EntityManager {
     partialEntity: QueryDeepPartialEntity<Entity>,
     options?: Parameters<EntityManager['update']>[3],
   ): Promise<UpdateResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'update', false);
     await this.#checkReferences(target, [partialEntity], 'update');
     return super.update(target, criteria, partialEntity, options);
+  }
+
+  /** Like TypeORM's; on the tenant table only the own row can be named, and it cannot be deleted. */
+  override async delete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['delete']>[1]): Promise<DeleteResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'delete', true);
+    return super.delete(target, criteria);
+  }
+
+  override async softDelete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['softDelete']>[1]): Promise<UpdateResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'softDelete', true);
+    return super.softDelete(target, criteria);
+  }
+
+  override async restore<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['restore']>[1]): Promise<UpdateResult> {
+    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'restore', false);
+    return super.restore(target, criteria);
   }
 
   async #checkReferences(target: EntityTarget<ObjectLiteral>, rows: unknown[], operation: string): Promise<void> {
@@ -271,7 +291,15 @@ export class TenantEntityManager extends EntityManager {
         { operation: 'query', tenant: this.scope.tenantId },
       );
     }
-    return super.query<T>(query, parameters);
+    // On a runner of this tenant: subscribers of its query events get a manager of this tenant.
+    const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };
+    const given = this.queryRunner;
+    const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+    try {
+      return (await this.dataSource.query(query, parameters, runner)) as T;
+    } finally {
+      if (!given) await runner.release();
+    }
   }
 
   /** @internal Raw SQL is refused in safe mode; the context manager allows it outside a tenant context. */

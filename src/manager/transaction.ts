@@ -1,22 +1,26 @@
 import { EntityManager } from 'typeorm';
+import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 import type { TenantEntityManager } from './tenant-entity-manager.js';
 
 type Method = (this: EntityManager, ...args: unknown[]) => Promise<unknown>;
 const base = EntityManager.prototype as unknown as Record<string, Method>;
 
-/** transaction(): the callback gets a TenantEntityManager bound to the transaction's runner. */
+/**
+ * transaction(): runs on a runner of the tenant (runner-scope.ts), whose manager — the
+ * callback's — is a TenantEntityManager bound to the transaction.
+ */
 export async function runTransaction(manager: TenantEntityManager, args: unknown[]): Promise<unknown> {
   const callback = args.at(-1) as (em: EntityManager) => Promise<unknown>;
   const isolation = args.length > 1 ? [args[0]] : [];
-  const { registry } = manager.scope;
-  if (manager.queryRunner) {
-    return registry.within(manager.scope, () => base.transaction!.apply(manager, [...isolation, () => callback(manager)]));
-  }
-  const runner = manager.dataSource.createQueryRunner();
-  const bound = registry.bindManager(runner, manager.scope);
+  const { scope } = manager;
+  const { registry } = scope;
+  const given = manager.queryRunner;
+  const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+  // A bound manager (a transaction's) nests in its own transaction, as TypeORM's does.
+  const bound = runner === given ? manager : (runner.manager as TenantEntityManager);
   try {
-    return await registry.within(manager.scope, () => base.transaction!.apply(bound, [...isolation, () => callback(bound)]));
+    return await base.transaction!.apply(bound, [...isolation, () => callback(bound)]);
   } finally {
-    await runner.release();
+    if (!given) await runner.release();
   }
 }

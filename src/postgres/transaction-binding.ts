@@ -4,6 +4,7 @@ import type { ScopeContext } from '../scoping/scope-context.js';
 import type { ScopeRegistry } from '../scoping/scope-registry.js';
 import { setConfigSql } from './policy-sql.js';
 import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
+import { newTenantRunner, scopeOfRunner, tenantRunner, underlyingRunner } from '../scoping/runner-scope.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
 // What the open transaction of a runner is bound to: a tenant (or the bypass) and its tenant id.
@@ -51,15 +52,17 @@ export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, t
  */
 async function bind(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry): Promise<void> {
   const key = bindingKey(scope);
-  const previous = bindings.get(runner);
+  // State is kept per connection: a view of a runner (runner-view.ts) shares its runner's.
+  const base = underlyingRunner(runner);
+  const previous = bindings.get(base);
   // Bound, or being bound by an operation started just before: its statements go first.
-  if (previous === key) return pendingBindings.get(runner);
+  if (previous === key) return pendingBindings.get(base);
   const binding = sendBinding(runner, scope, registry, key, previous);
-  pendingBindings.set(runner, binding);
+  pendingBindings.set(base, binding);
   try {
     await binding;
   } finally {
-    if (pendingBindings.get(runner) === binding) pendingBindings.delete(runner);
+    if (pendingBindings.get(base) === binding) pendingBindings.delete(base);
   }
 }
 
@@ -71,45 +74,47 @@ async function sendBinding(runner: QueryRunner, scope: ScopeContext, registry: S
     assertBypassAllowed(rls, scope.tenantId);
     bypass = rls.bypassRole!;
   } else if (rls && (previous?.startsWith('bypass:') || previous === UNKNOWN)) {
-    const before = rolesBeforeBypass.get(runner);
+    const before = rolesBeforeBypass.get(underlyingRunner(runner));
     if (before !== undefined) settings.push(['role', before]);
   }
   if (rls && scope.safe && (scope.tenantId !== undefined || previous !== undefined)) settings.push([rls.setting, scope.tenantId === undefined ? '' : String(scope.tenantId)]);
   if (schemas && scope.tenantId !== undefined) settings.push(['search_path', schemas.searchPath(scope.tenantId)]);
   if (!settings.length && bypass === undefined) return;
+  const base = underlyingRunner(runner);
   // Recorded before the statements go out, so a later bind on this runner compares against it.
-  bindings.set(runner, key);
+  bindings.set(base, key);
   try {
     if (bypass !== undefined) {
       // The first bypass of a transaction reads the role to come back to (a `-c role=` of the
       // connection, or a SET ROLE of its pool hook), in a statement of its own.
-      if (!rolesBeforeBypass.has(runner)) {
+      if (!rolesBeforeBypass.has(base)) {
         const [row] = (await runner.query(`SELECT current_setting('role') AS role`)) as Array<{ role: string }>;
-        rolesBeforeBypass.set(runner, row!.role);
+        rolesBeforeBypass.set(base, row!.role);
       }
       settings.push(['role', bypass]);
     }
     await runner.query(setConfigSql(settings.length), settings.flat());
   } catch (error) {
-    bindings.set(runner, UNKNOWN);
+    bindings.set(base, UNKNOWN);
     throw error;
   }
 }
 
-/** Binds every transaction started while a tenant scope is ambient (persistence, transaction(), ...). */
+/** Binds every transaction started on a runner of a tenant operation (persistence, transaction(), ...). */
 export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
   const ended = (runner: QueryRunner) => {
-    bindings.delete(runner);
-    rolesBeforeBypass.delete(runner);
+    bindings.delete(underlyingRunner(runner));
+    rolesBeforeBypass.delete(underlyingRunner(runner));
   };
   // While a COMMIT or ROLLBACK is on its way (and if it fails) the binding in force is not known.
   const ending = (event: { queryRunner: QueryRunner }) => {
-    if (bindings.has(event.queryRunner)) bindings.set(event.queryRunner, UNKNOWN);
+    const base = underlyingRunner(event.queryRunner);
+    if (bindings.has(base)) bindings.set(base, UNKNOWN);
   };
   return {
     async afterTransactionStart(event) {
-      const scope = registry.ambient.getStore();
-      if (scope && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, registry);
+      const scope = scopeOfRunner(event.queryRunner);
+      if (scope?.registry === registry && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, registry);
     },
     beforeTransactionCommit: ending,
     beforeTransactionRollback: ending,
@@ -119,7 +124,7 @@ export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySub
     // A savepoint's rollback undoes the settings made since it: bind again next time, role included.
     afterTransactionRollback(event) {
       if (transactionDepthOf(event.queryRunner) === 0) ended(event.queryRunner);
-      else bindings.set(event.queryRunner, UNKNOWN);
+      else bindings.set(underlyingRunner(event.queryRunner), UNKNOWN);
     },
   };
 }
@@ -129,7 +134,8 @@ export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySub
  * operations that need another binding (a bypass and a scoped operation at once):
  * their statements would interleave with each other's role and settings.
  */
-async function exclusively<T>(runner: QueryRunner, key: string, work: () => Promise<T>): Promise<T> {
+async function exclusively<T>(view: QueryRunner, key: string, work: () => Promise<T>): Promise<T> {
+  const runner = underlyingRunner(view);
   let entry = inFlight.get(runner);
   if (entry && entry.count > 0 && entry.key !== key) {
     throw new UnsafeQueryError(
@@ -169,21 +175,23 @@ export async function inScopedTransaction<T>(
     });
   }
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
-  const own = runner && !runner.isReleased ? runner : registry.dataSource.createQueryRunner();
-  return registry.within(scope, async () => {
-    try {
-      // Inside the try: a binding that fails as the transaction starts must still roll back and release.
-      await own.startTransaction();
-      const result = await fn(own);
-      await own.commitTransaction();
-      return result;
-    } catch (error) {
-      if (own.isTransactionActive) await own.rollbackTransaction().catch(() => undefined);
-      throw error;
-    } finally {
-      if (own !== runner) await own.release();
-    }
-  });
+  const given = runner && !runner.isReleased ? runner : undefined;
+  // The runner carries the scope: the transaction start binds it (transactionBindingSubscriber).
+  const own = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+  try {
+    // Inside the try: a binding that fails as the transaction starts must still roll back and release.
+    await own.startTransaction();
+    // A given runner bound to the tenant carries its scoped manager: a bypass binds here.
+    await bind(own, scope, registry);
+    const result = await fn(own);
+    await own.commitTransaction();
+    return result;
+  } catch (error) {
+    if (own.isTransactionActive) await own.rollbackTransaction().catch(() => undefined);
+    throw error;
+  } finally {
+    if (!given) await own.release();
+  }
 }
 
 /**
@@ -195,9 +203,9 @@ export async function openScopedTransaction(
   scope: ScopeContext,
 ): Promise<{ runner: QueryRunner; finish: (ok: boolean) => Promise<void> }> {
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
-  const runner = registry.dataSource.createQueryRunner();
+  const runner = newTenantRunner(registry, scope);
   try {
-    await registry.within(scope, () => runner.startTransaction());
+    await runner.startTransaction();
   } catch (error) {
     if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
     await runner.release();

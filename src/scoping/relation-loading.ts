@@ -6,6 +6,7 @@ import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
 import { scopedTarget } from './tenant-criterion.js';
 import { stampTenant } from './write-guard.js';
+import { newTenantRunner, scopeOfRunner, tenantRunner } from './runner-scope.js';
 
 const baseLoad = RelationLoader.prototype.load;
 
@@ -16,9 +17,9 @@ function registryOf(dataSource: DataSource): ScopeRegistry | undefined {
 
 /**
  * Loads a relation of `of` for `scope`. TypeORM's loader builds its queries on
- * the DataSource with whatever runner it is handed (often none); here it runs
- * with the scope ambient, so the DataSource's builder hands out a scoped
- * builder. With no scope, scoped entities are refused.
+ * the DataSource with the runner it is handed: here a runner of the scope
+ * (runner-scope.ts), so the DataSource's builder hands out a scoped builder.
+ * With no scope, scoped entities are refused.
  */
 export function loadRelationInScope(
   dataSource: DataSource,
@@ -33,7 +34,10 @@ export function loadRelationInScope(
   if (!registry) return baseLoad.call(loader, relation, of, queryRunner, undefined, loadEagerRelations);
   // Thrown synchronously: a lazy getter would otherwise leave an unhandled rejection behind.
   const bound = scope ?? refuseUnknownScope(registry, relation);
-  return registry.within(bound, () => baseLoad.call(loader, relation, of, queryRunner, undefined, loadEagerRelations));
+  const given = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
+  const runner = given ? tenantRunner(registry, given, bound, false) : newTenantRunner(registry, bound);
+  const load = baseLoad.call(loader, relation, of, runner, undefined, loadEagerRelations);
+  return given ? load : load.finally(() => runner.release());
 }
 
 function refuseUnknownScope(registry: ScopeRegistry, relation: RelationMetadata): ScopeContext {
@@ -73,7 +77,9 @@ export class TenantRelationLoader extends RelationLoader {
     if (queryBuilder || !this.registry) return super.load(relation, entityOrEntities, queryRunner, queryBuilder, loadEagerRelations);
     const registry = this.registry;
     const entities = Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities];
-    let scope = registry.ambient.getStore();
+    // The operation that asks (a relation().of() builder, a load inside a transaction), else the entities'.
+    let scope = queryRunner && !queryRunner.isReleased ? scopeOfRunner(queryRunner) : undefined;
+    if (scope && scope.registry !== registry) scope = undefined;
     for (const entity of entities) {
       const entityScope = registry.entityScopes.get(entity);
       if (scope && entityScope && entityScope !== scope && entityScope.tenantId !== scope.tenantId) {
@@ -111,9 +117,9 @@ export class TenantRelationLoader extends RelationLoader {
   }
 }
 
-function remember(registry: ScopeRegistry, entity: unknown): void {
-  const scope = registry.ambient.getStore();
-  if (scope && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
+function remember(registry: ScopeRegistry, runner: QueryRunner, entity: unknown): void {
+  const scope = scopeOfRunner(runner);
+  if (scope?.registry === registry && entity !== null && typeof entity === 'object') registry.entityScopes.set(entity, scope);
 }
 
 /**
@@ -126,15 +132,16 @@ function remember(registry: ScopeRegistry, entity: unknown): void {
 export function scopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterface {
   return {
     beforeInsert(event) {
-      const scope = registry.ambient.getStore();
+      const scope = scopeOfRunner(event.queryRunner);
+      if (scope?.registry !== registry) return;
       const scoped = scopedTarget(scope, event.metadata, 'insert');
-      if (scoped && event.entity) stampTenant([event.entity], scoped, scope!, 'insert');
+      if (scoped && !scoped.tenantTable && event.entity) stampTenant([event.entity], scoped, scope!, 'insert');
     },
     afterInsert(event) {
-      remember(registry, event.entity);
+      remember(registry, event.queryRunner, event.entity);
     },
     afterUpdate(event) {
-      remember(registry, event.entity);
+      remember(registry, event.queryRunner, event.entity);
     },
   };
 }

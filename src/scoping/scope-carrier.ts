@@ -3,6 +3,8 @@ import { UnsafeQueryError } from '../errors.js';
 import { carryFindState, runnerOf } from '../internal/typeorm/instance-members.js';
 import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
+import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
+import { tenantRunner } from './runner-scope.js';
 import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
@@ -33,6 +35,7 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
     }
 
     override select(...args: any[]): any {
+      if (typeof args[0] === 'function') args[0] = guardSubQueryFactory(this[SCOPE], args[0], 'select(subquery)');
       return withScope((super.select as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
     }
     override insert(): any {
@@ -93,7 +96,28 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
     }
 
     protected override createFromAlias(entityTarget: any, aliasName?: string): any {
-      return super.createFromAlias(resolveRawTarget(this[SCOPE], entityTarget, 'from'), aliasName);
+      const scope = this[SCOPE];
+      return super.createFromAlias(guardSubQueryFactory(scope, resolveStringTarget(scope, entityTarget, 'from'), 'from(subquery)') as never, aliasName);
+    }
+
+    // SQL of a select, update, delete or insert (and of a subquery embedded in one) is rendered here.
+    override getQuery(): string {
+      assertStringTablesKnown(this[SCOPE], this as unknown as Parameters<typeof assertStringTablesKnown>[1]);
+      // (Declared abstract on QueryBuilder; every concrete builder class this mixes into defines it.)
+      return (Base.prototype as AnyQueryBuilder).getQuery.call(this);
+    }
+
+    // The runner a query runs on belongs to its tenant operation (runner-scope.ts): subscriber
+    // events, TypeORM's follow-up builders (relation ids, returning re-selects) see the tenant.
+    protected override obtainQueryRunner(): QueryRunner {
+      const given = this.queryRunner;
+      const runner = (super.obtainQueryRunner as () => QueryRunner).call(this);
+      const scope = this[SCOPE];
+      if (!scope) return runner;
+      const run = tenantRunner(scope.registry, runner, scope, runner !== given);
+      // A view of a given runner replaces it on the builder, so TypeORM still sees "not ours to release".
+      if (runner === given && run !== runner) this.setQueryRunner(run);
+      return run;
     }
 
     // With a transaction binding (RLS, schema strategy), writes run in a bound transaction.
@@ -124,42 +148,35 @@ export function underTransactionBinding<T, Q extends AnyQueryBuilder & ScopeCarr
 }
 
 /**
- * A builder embedded into a scoped query (EXISTS, CTE) must carry the same
- * tenant, or be an explicit `{ safe: false }` builder; a plain builder or raw
- * SQL would read every tenant's rows from inside the scoped statement.
+ * A builder embedded into a scoped query (a subquery from a callback, EXISTS, a CTE,
+ * INSERT ... SELECT) must carry the same tenant of the same Tenancy, or be an explicit
+ * `{ safe: false }` builder; a plain builder or raw SQL would read every tenant's rows
+ * from inside the scoped statement.
  */
-function assertEmbeddable(scope: ScopeContext | undefined, embedded: unknown, operation: string): void {
+export function assertEmbeddable(scope: ScopeContext | undefined, embedded: unknown, operation: string): void {
   if (!scope?.safe) return;
   const inner = scopeOf(embedded);
-  if (inner && (!inner.safe || inner.tenantId === scope.tenantId)) return;
+  if (inner && inner.registry === scope.registry && (!inner.safe || inner.tenantId === scope.tenantId)) return;
   throw new UnsafeQueryError(
     `${operation} was given ${typeof embedded === 'string' ? 'raw SQL' : 'a query builder not created by this tenant manager'}, which cannot be scoped. ` +
-      'Build it with the same manager (manager.createQueryBuilder(...)) or create it with { safe: false } on purpose.',
+      'Build it with the same manager (manager.createQueryBuilder(...), or the builder the callback receives) or create it with { safe: false } on purpose.',
     { operation, tenant: scope.tenantId },
   );
 }
 
-// TypeORM's own fromDummy() selects from this constant subquery (no rows of any table).
-const dummyFrom = '(SELECT 1 AS dummy_column)';
-
 /**
- * A raw table name of a scoped table becomes its entity (so the criterion
- * applies, as TypeORM's own relation-id queries name tables this way); a raw SQL
- * subquery string cannot be scoped and is refused in safe mode.
+ * A subquery factory (`from(qb => ...)`, `addSelect(qb => ...)`, `leftJoin(qb => ...)`,
+ * `valuesFromSelect(qb => ...)`): TypeORM embeds whatever builder it returns, so the
+ * returned builder must pass `assertEmbeddable`. Entity classes (also functions) pass as they are.
  */
-export function resolveRawTarget(scope: ScopeContext | undefined, target: unknown, operation: string): any {
-  if (!scope?.safe || typeof target !== 'string' || target === dummyFrom) return target;
-  const trimmed = target.trim();
-  const dataSource = scope.registry.dataSource;
-  if (!trimmed.startsWith('(')) {
-    if (dataSource.hasMetadata(trimmed) || trimmed.includes('.')) return target;
-    return scope.registry.scopedTable(trimmed)?.metadata.target ?? target;
-  }
-  throw new UnsafeQueryError(
-    `${operation}("${trimmed.slice(0, 60)}") is a raw SQL subquery that the tenant criterion cannot be applied to. ` +
-      'Use the entity class or a subquery factory (qb => qb.from(Entity, "e")...), or pass { safe: false } on purpose.',
-    { operation, tenant: scope.tenantId },
-  );
+export function guardSubQueryFactory(scope: ScopeContext | undefined, target: unknown, operation: string): unknown {
+  if (!scope?.safe || typeof target !== 'function' || scope.registry.dataSource.hasMetadata(target)) return target;
+  const factory = target as (qb: AnyQueryBuilder) => unknown;
+  return (qb: AnyQueryBuilder) => {
+    const built = factory(qb);
+    assertEmbeddable(scope, built, operation);
+    return built;
+  };
 }
 
 /** The scoped class prototype of each builder kind, filled in by scoped-query-builders.ts. */

@@ -1,10 +1,10 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager, ObjectLiteral, QueryRunner } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { ScopeContext } from './scope-context.js';
 import type { TenantId, TenantKey } from './tenant-key.js';
 import type { ResolvedRowLevelSecurity } from '../postgres/rls-options.js';
+import { TableNames } from './table-names.js';
 
 const loadedEntityScopes = new WeakMap<object, ScopeContext>();
 
@@ -19,7 +19,13 @@ export interface TenantSchemas {
 /** Scoping facts of one tenant-scoped entity, computed once at `initialize()`. */
 export interface ScopedEntity {
   readonly metadata: EntityMetadata;
+  /** The column that holds the tenant id: the tenant column, or the tenant table's primary key. */
   readonly column: ColumnMetadata;
+  /**
+   * The tenant table itself, seen through a tenant manager: scoped by its own primary key
+   * (a tenant sees and changes only its own row, and cannot create or delete tenant rows).
+   */
+  readonly tenantTable?: true;
 }
 
 /**
@@ -30,16 +36,8 @@ export interface ScopedEntity {
  */
 export class ScopeRegistry {
   readonly #scoped: ReadonlyMap<EntityMetadata, ScopedEntity>;
-  readonly #scopedTables: ReadonlyMap<string, ScopedEntity>;
+  readonly #tenantTable: ScopedEntity;
   readonly #withSafeColumn: ReadonlySet<EntityMetadata>;
-  /**
-   * The scope of the operation running in this async context. TypeORM builds
-   * internal queries on the DataSource (relation ids, persistence through
-   * `queryRunner.manager`, relation loads); the DataSource's builder takes the
-   * scope from here. Keyed by async context, not by runner: SQLite shares one
-   * runner between every caller, so a runner cannot carry a tenant.
-   */
-  readonly ambient = new AsyncLocalStorage<ScopeContext>();
   /**
    * Entities loaded through a scope: lazy relations of these load in the same scope.
    * One map for every registry: a lazy getter calls the loader of the DataSource that
@@ -53,7 +51,7 @@ export class ScopeRegistry {
     readonly dataSource: DataSource,
     readonly tenantKey: TenantKey,
     scoped: ScopedEntity[],
-    /** Makes a tenant manager own a runner, so subscribers and persistence see it. */
+    /** Makes a tenant manager own a runner (`runner.manager`), so subscribers and persistence see it. */
     readonly bindManager: (queryRunner: QueryRunner, scope: ScopeContext) => EntityManager,
     /** The scope bound by `tenancy.run()` in this async context, if any. */
     readonly contextScope: () => ScopeContext | undefined = () => undefined,
@@ -70,12 +68,28 @@ export class ScopeRegistry {
     this.#scoped = new Map(scoped.map((s) => [s.metadata, s]));
     this.#withSafeColumn = new Set(dataSource.entityMetadatas.filter((m) => m.findColumnWithPropertyName('safe')));
     this.lazyRelations = dataSource.entityMetadatas.some((m) => m.relations.some((r) => r.isLazy));
-    this.#scopedTables = new Map(scoped.flatMap((s) => [[s.metadata.tableName, s], [s.metadata.tablePath, s]]));
+    this.#tenantTable = { metadata: tenantKey.column.entityMetadata, column: tenantKey.column, tenantTable: true };
+    this.tableNames = new TableNames(dataSource);
+    // SQLite drivers hand every caller one runner: tenant operations then run on views of it.
+    this.sharedRunners = dataSource.driver.createQueryRunner('master') === dataSource.driver.createQueryRunner('master');
   }
 
+  /** True when the driver gives every caller the same QueryRunner (SQLite): see runner-scope.ts. */
+  readonly sharedRunners: boolean;
+
+  /** The tenant-scoped entity behind `metadata` (entities with a tenant column; not the tenant table). */
   scopedEntity(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
     return metadata ? this.#scoped.get(metadata) : undefined;
   }
+
+  /** What a tenant's operation on `metadata` is scoped by: its tenant column, or for the tenant table its primary key. */
+  rowScope(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
+    if (!metadata) return undefined;
+    return this.#scoped.get(metadata) ?? (metadata === this.#tenantTable.metadata ? this.#tenantTable : undefined);
+  }
+
+  /** Resolves string table names the way the database does (quoting, letter case, default schema). */
+  readonly tableNames: TableNames;
 
   /** True when some entity has a lazy relation: loaded entities are then remembered with their scope. */
   readonly lazyRelations: boolean;
@@ -102,16 +116,6 @@ export class ScopeRegistry {
   /** True when the entity has a `safe` property of its own (then `{ safe }` in a where is a criterion). */
   hasSafeColumn(metadata: EntityMetadata): boolean {
     return this.#withSafeColumn.has(metadata);
-  }
-
-  /** The scoped entity whose table a raw table name names. */
-  scopedTable(name: string): ScopedEntity | undefined {
-    return this.#scopedTables.get(name.replace(/["`[\]]/g, ''));
-  }
-
-  /** Runs `fn` with `scope` as the ambient scope of everything it awaits. */
-  within<T>(scope: ScopeContext, fn: () => T): T {
-    return this.ambient.run(scope, fn);
   }
 
   /**

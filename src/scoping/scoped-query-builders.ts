@@ -13,7 +13,9 @@ import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
-import { carryScope, type Erased, resolveRawTarget, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
+import { assertEmbeddable, carryScope, type Erased, guardSubQueryFactory, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
+import { resolveStringTarget } from './string-targets.js';
+import { refuseTenantRowDelete, refuseTenantRowInsert } from './tenant-row-guard.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
 import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
@@ -29,22 +31,24 @@ import { assertRelationValuesInTenant } from './reference-guard.js';
 /** Select: the tenant criterion goes into the ON clause of every scoped join, at render time. */
 class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<SelectQueryBuilder<any>>) {
   protected override join(direction: 'INNER' | 'LEFT', entityOrProperty: any, aliasName: string, ...rest: any[]): void {
-    const target = resolveRawTarget(this[SCOPE], entityOrProperty, direction === 'LEFT' ? 'leftJoin' : 'innerJoin');
+    const scope = this[SCOPE];
+    const operation = direction === 'LEFT' ? 'leftJoin' : 'innerJoin';
+    const target = guardSubQueryFactory(scope, resolveStringTarget(scope, entityOrProperty, operation, true), `${operation}(subquery)`);
     (super.join as (...a: any[]) => void)(direction, target, aliasName, ...rest);
   }
 
+  override addSelect(...args: any[]): this {
+    if (typeof args[0] === 'function') args[0] = guardSubQueryFactory(this[SCOPE], args[0], 'addSelect(subquery)');
+    return (super.addSelect as (...a: any[]) => this)(...args);
+  }
+
   // Relation ids and query-strategy relations are loaded with builders TypeORM takes from the
-  // DataSource: those loads run with the scope ambient. Plain loads skip that (no async-context cost).
+  // DataSource with this query's runner: a runner of the tenant operation (see obtainQueryRunner).
   protected override async executeEntitiesAndRawResults(queryRunner: QueryRunner): Promise<any> {
+    const result = await (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<{ entities: any[]; raw: any[] }>).call(this, queryRunner);
     const scope = this[SCOPE];
-    const run = (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<{ entities: any[]; raw: any[] }>).bind(this, queryRunner);
-    if (!scope) return run();
     const map = this.expressionMap;
-    // (@RelationId attributes are added while the query renders, so the aliases' metadata is checked.)
-    const loadsMore =
-      map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);
-    const result = loadsMore ? await scope.registry.within(scope, run) : await run();
-    if (scope.registry.lazyRelations && map.mainAlias?.hasMetadata) scope.registry.rememberLoaded(map.mainAlias.metadata, result.entities, scope);
+    if (scope?.registry.lazyRelations && map.mainAlias?.hasMetadata) scope.registry.rememberLoaded(map.mainAlias.metadata, result.entities, scope);
     return result;
   }
 
@@ -144,8 +148,18 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   protected override getValueSets(): ObjectLiteral[] {
     const valueSets = super.getValueSets();
     const scoped = insertTarget(this);
-    if (scoped) stampTenant(valueSets, scoped, this[SCOPE]!, this.expressionMap.onUpdate ? 'upsert' : 'insert');
+    const operation = this.expressionMap.onUpdate ? 'upsert' : 'insert';
+    if (scoped?.tenantTable) refuseTenantRowInsert(valueSets, scoped, this[SCOPE]!, operation);
+    else if (scoped) stampTenant(valueSets, scoped, this[SCOPE]!, operation);
     return valueSets;
+  }
+
+  // INSERT ... SELECT embeds the select's SQL: into a shared table too, it must not read other tenants.
+  override valuesFromSelect(queryBuilderOrFactory: any): this {
+    const scope = this[SCOPE];
+    const source = typeof queryBuilderOrFactory === 'function' ? guardSubQueryFactory(scope, queryBuilderOrFactory, 'valuesFromSelect') : queryBuilderOrFactory;
+    if (typeof source !== 'function') assertEmbeddable(scope, source, 'valuesFromSelect');
+    return super.valuesFromSelect(source as never);
   }
 
   protected override getInsertedColumns(): any[] {
@@ -202,8 +216,20 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
   }
 }
 
-class ScopedDeleteQueryBuilder extends carryScope(DeleteQueryBuilder as Erased<DeleteQueryBuilder<any>>) {}
-class ScopedSoftDeleteQueryBuilder extends carryScope(SoftDeleteQueryBuilder as Erased<SoftDeleteQueryBuilder<any>>) {}
+/** Delete: WHERE is scoped by the carrier; a tenant cannot delete tenant rows. */
+class ScopedDeleteQueryBuilder extends carryScope(DeleteQueryBuilder as Erased<DeleteQueryBuilder<any>>) {
+  protected override createDeleteExpression(): string {
+    refuseTenantRowDelete(this, 'delete');
+    return super.createDeleteExpression();
+  }
+}
+
+class ScopedSoftDeleteQueryBuilder extends carryScope(SoftDeleteQueryBuilder as Erased<SoftDeleteQueryBuilder<any>>) {
+  protected override createUpdateExpression(): string {
+    if (this.expressionMap.queryType === 'soft-delete') refuseTenantRowDelete(this, 'softDelete');
+    return super.createUpdateExpression();
+  }
+}
 
 /** Relation: loads go through the scope-aware loader with this builder's scope. */
 class ScopedRelationQueryBuilder extends carryScope(RelationQueryBuilder as Erased<RelationQueryBuilder<any>>) {

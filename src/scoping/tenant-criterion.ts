@@ -9,11 +9,13 @@ export const TENANT_PARAMETER = 'tenancy_tenant_id';
 /**
  * The scoped entity behind `metadata` when this scope must filter it, else
  * `undefined`. An unknown tenant with a scoped entity is refused here, so every
- * read and write path fails closed through this one check.
+ * read and write path fails closed through this one check. With a tenant, the tenant
+ * table is scoped by its primary key (rule 9: a tenant sees only its own tenant row).
  */
 export function scopedTarget(scope: ScopeContext | undefined, metadata: EntityMetadata | undefined, operation: string): ScopedEntity | undefined {
   if (!scope || !scope.safe) return undefined;
-  const scoped = scope.registry.scopedEntity(metadata);
+  // A tenant sees the tenant table by its own primary key; without a tenant it is a shared table.
+  const scoped = scope.tenantId === undefined ? scope.registry.scopedEntity(metadata) : scope.registry.rowScope(metadata);
   if (scoped && scope.tenantId === undefined) {
     throw new MissingTenantError(
       `${operation} on tenant-scoped entity ${scoped.metadata.name} ran with no tenant bound. ` +

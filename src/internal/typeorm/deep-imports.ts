@@ -4,3 +4,4 @@ export { SoftDeleteQueryBuilder } from 'typeorm/query-builder/SoftDeleteQueryBui
 export { RelationLoader } from 'typeorm/query-builder/RelationLoader.js';
 export { PlainObjectToDatabaseEntityTransformer } from 'typeorm/query-builder/transformer/PlainObjectToDatabaseEntityTransformer.js';
 export { DriverUtils } from 'typeorm/driver/DriverUtils.js';
+export { Broadcaster } from 'typeorm/subscriber/Broadcaster.js';

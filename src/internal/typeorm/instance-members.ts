@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { QueryResultCache } from 'typeorm/cache/QueryResultCache.js';
 import type { RelationLoader } from './deep-imports.js';
 
 // Members TypeORM declares readonly (or only on instances) that tenancy sets on
@@ -68,3 +69,32 @@ export function carryFindState(from: object, to: object): void {
     if (field in from) Object.assign(to, { [field]: (from as Record<string, unknown>)[field] });
   }
 }
+
+/**
+ * `DataSource#queryResultCache` (public, set by the constructor and `setOptions`): its methods take the
+ * operation's runner and build on `queryRunner.manager` / the DataSource (DbQueryResultCache). Wrapped so
+ * they get `adapt(runner)` instead: the cache's own table is TypeORM infrastructure, not a tenant's table.
+ */
+export function wrapQueryResultCache(dataSource: DataSource, adapt: (runner: QueryRunner) => QueryRunner): void {
+  const cache = dataSource.queryResultCache as (QueryResultCache & Record<string, unknown>) | undefined;
+  if (!cache || wrappedCaches.has(cache)) return;
+  const wrapped = Object.create(cache) as QueryResultCache & Record<string, unknown>;
+  const withRunner = (name: string, index: number) => {
+    const method = cache[name] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof method !== 'function') return;
+    wrapped[name] = (...args: unknown[]) => {
+      const runner = args[index] as QueryRunner | undefined;
+      if (runner) args[index] = adapt(runner);
+      return method.apply(cache, args);
+    };
+  };
+  withRunner('synchronize', 0);
+  withRunner('getFromCache', 1);
+  withRunner('storeInCache', 2);
+  withRunner('clear', 0);
+  withRunner('remove', 1);
+  wrappedCaches.add(wrapped);
+  Object.assign(dataSource, { queryResultCache: wrapped });
+}
+
+const wrappedCaches = new WeakSet<object>();
