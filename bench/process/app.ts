@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { executionAsyncId } from 'node:async_hooks';
+import { createHook, executionAsyncId } from 'node:async_hooks';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -171,6 +171,14 @@ export async function runApp(app: AppDefinition): Promise<void> {
       for (let i = 0; i < iterations; i++) await run(next());
       const { profile: heap } = await session.post('HeapProfiler.stopSampling');
       writeFileSync(path.join(flags.profileDir!, `${name}.heapprofile`), JSON.stringify(heap));
+      // Promises per operation (each pays the promise hooks once AsyncLocalStorage has run): counted
+      // with an init hook, which itself turns the hooks on, so only here.
+      let promises = 0;
+      const hook = createHook({ init: (_id, type) => void (type === 'PROMISE' && promises++) }).enable();
+      const counted = Math.ceil(iterations / 10);
+      for (let i = 0; i < counted; i++) await run(next());
+      hook.disable();
+      writeFileSync(path.join(flags.profileDir!, `${name}.promises.json`), JSON.stringify({ perOperation: promises / counted }));
       workloads.push({ name, n: iterations, medianUs: 0, p95Us: 0, meanUs: 0, cpuUs: 0, statements, driverStatements });
       continue;
     }

@@ -121,13 +121,23 @@ export function summarizeWholeProcessProfiles(db: string, node: string, plainDir
     const cpu = { plain: summarizeProfileFile(path.join(plainDir, `${name}.cpuprofile`)), tenant: summarizeProfileFile(path.join(tenantDir, `${name}.cpuprofile`)) };
     const heap = { plain: summarizeHeapFile(path.join(plainDir, `${name}.heapprofile`)), tenant: summarizeHeapFile(path.join(tenantDir, `${name}.heapprofile`)) };
     const perOp = (ms: number) => (ms * 1000) / n;
-    const busy = (p: typeof cpu.plain) => p.functions.filter((f) => !/^\((idle|program|garbage collector)\)/.test(f.name)).reduce((sum, f) => sum + f.selfMs, 0);
+    // (idle), (program) and the inspector's own dispatch (Profiler.stop serializing the profile) are not the app's work.
+    const notApp = (name: string) => /^\((idle|program)\)/.test(name) || name === 'dispatch :0';
+    const busy = (p: typeof cpu.plain) => p.functions.filter((f) => !notApp(f.name) && !f.name.startsWith('(garbage collector)')).reduce((sum, f) => sum + f.selfMs, 0);
     const gc = (p: typeof cpu.plain) => p.functions.filter((f) => f.name.startsWith('(garbage collector)')).reduce((sum, f) => sum + f.selfMs, 0);
+    const promises = (dir: string) => {
+      try {
+        return (JSON.parse(readFileSync(path.join(dir, `${name}.promises.json`), 'utf8')) as { perOperation: number }).perOperation.toFixed(0);
+      } catch {
+        return '?';
+      }
+    };
     lines.push(`## ${name}: ${workloadLabels[name]}`, '');
     lines.push(
       `JavaScript + native busy time per operation: plain ${perOp(busy(cpu.plain)).toFixed(1)} µs, tenant ${perOp(busy(cpu.tenant)).toFixed(1)} µs; ` +
         `GC: ${perOp(gc(cpu.plain)).toFixed(1)} → ${perOp(gc(cpu.tenant)).toFixed(1)} µs; ` +
-        `allocated: ${(heap.plain.totalBytes / n / 1024).toFixed(1)} → ${(heap.tenant.totalBytes / n / 1024).toFixed(1)} KiB per operation.`,
+        `allocated: ${(heap.plain.totalBytes / n / 1024).toFixed(1)} → ${(heap.tenant.totalBytes / n / 1024).toFixed(1)} KiB per operation; ` +
+        `promises created: ${promises(plainDir)} → ${promises(tenantDir)} per operation.`,
       '',
     );
     const src = cpu.tenant.functions.filter((f) => isSrc(f.name)).sort((a, b) => b.selfMs - a.selfMs);
@@ -136,7 +146,7 @@ export function summarizeWholeProcessProfiles(db: string, node: string, plainDir
     for (const f of src.slice(0, 12)) lines.push(`| ${perOp(f.selfMs).toFixed(2)} | ${perOp(f.totalMs).toFixed(2)} | \`${f.name}\` |`);
     const plainSelf = new Map(cpu.plain.functions.map((f) => [f.name, f.selfMs]));
     const diffs = cpu.tenant.functions
-      .filter((f) => !/^\((idle|program)\)/.test(f.name))
+      .filter((f) => !notApp(f.name))
       .map((f) => ({ name: f.name, diff: f.selfMs - (plainSelf.get(f.name) ?? 0) }))
       .sort((a, b) => b.diff - a.diff);
     lines.push('', 'Largest self-time increases, tenant − plain (µs per operation, any code):', '', '| +µs/op | function |', '|---:|---|');

@@ -71,7 +71,7 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
   lines.push(`### Whole process, ${m.date.slice(0, 10)}${primary.quick ? ' (quick smoke run: few iterations, not meaningful)' : ''}`, '');
   lines.push(
     `${m.cpus.count} × ${m.cpus.model}, ${m.memoryGiB} GiB, ${m.os}; TypeORM ${m.packages.typeorm}; better-sqlite3 ${m.packages['better-sqlite3']}; pg ${m.packages.pg}; ` +
-      `typeorm-tenancy at ${m.git.commit}${m.git.dirty ? ' with uncommitted src/ changes' : ''}.` +
+      `typeorm-tenancy at ${m.git.commit}${m.git.srcCommit && m.git.srcCommit !== m.git.commit ? ` (src/ last changed in ${m.git.srcCommit})` : ''}${m.git.dirty ? ' with uncommitted src/ changes' : ''}.` +
       (primary.load ? ` Load average (1 min) at the start ${primary.load.start.toFixed(1)}, at the end ${primary.load.end.toFixed(1)} on ${m.cpus.count} cores.` : ''),
     '',
     `Plain app = TypeORM without the library (never loaded: checked in every process), the tenant criterion and tenant id written by hand; ` +
@@ -94,10 +94,13 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
   const misses = primary.results.flatMap((r) => r.workloads.filter((w) => w.ratio > wholeProcessTarget).map((w) => `${w.label} on ${r.db} ×${x(w.ratio)}`));
   lines.push(`Target tenant / plain ≤ ${wholeProcessTarget.toFixed(2)} (issue 15): ${misses.length ? `missed by ${misses.join('; ')}.` : 'met on every workload and database.'}`, '');
 
-  if (runs.length > 1) {
-    const columns = runs.flatMap((run) => run.results.map((r) => ({ run, r })));
+  // Node versions side by side only for runs of the same code.
+  const code = (run: WholeProcessRun) => `${run.machine.git.srcCommit ?? run.machine.git.commit}${run.machine.git.dirty ? '+' : ''}`;
+  const sameCode = runs.filter((r) => code(r) === code(primary));
+  if (sameCode.length > 1) {
+    const columns = sameCode.flatMap((run) => run.results.map((r) => ({ run, r })));
     lines.push(
-      '#### Node versions (tenant / plain, whole process)',
+      '#### Node versions (tenant / plain, whole process: latency, and CPU per operation)',
       '',
       `| workload | ${columns.map(({ run, r }) => `${r.db === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, Node ${run.node}`).join(' | ')} |`,
       `|---|${columns.map(() => '---:').join('|')}|`,
@@ -105,12 +108,14 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
     for (const w of first.workloads) {
       const cells = columns.map(({ r }) => {
         const v = r.workloads.find((x) => x.name === w.name);
-        return v ? `${x(v.ratio)} (${us(v.plain.medianUs)} → ${us(v.tenant.medianUs)})` : '–';
+        return v ? `${x(v.ratio)} (CPU ${x(v.cpu.ratio)})` : '–';
       });
       lines.push(`| ${w.label} | ${cells.join(' | ')} |`);
     }
-    lines.push('', `Other runs: ${runs.filter((r) => r !== primary).map((r) => `Node ${r.node} on ${r.machine.date.slice(0, 10)} at ${r.machine.git.commit}`).join('; ')}.`, '');
+    lines.push('');
   }
+  const others = runs.filter((r) => !sameCode.includes(r));
+  if (others.length) lines.push(`Not compared (other code): ${others.map((r) => `Node ${r.node} on ${r.machine.date.slice(0, 10)}, src/ at ${code(r)}`).join('; ')}.`, '');
   if (primary.durationS !== undefined) lines.push(`\`npm run bench:process\` took ${primary.durationS} s.`, '');
   return lines.join('\n');
 }
