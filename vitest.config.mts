@@ -6,7 +6,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
+    // Builds dist/ when it is missing or stale (the tests of the built package need it), then
+    // finds PostgreSQL.
+    globalSetup: ['test/support/build-setup.ts', 'test/support/global-setup.ts'],
     // Native drivers (better-sqlite3, pg sockets) are safer in child processes than in threads.
     pool: 'forks',
     fileParallelism: true,

@@ -36,6 +36,14 @@ export class MissingTenantError extends TenancyError {
   readonly code = 'TENANCY_MISSING_TENANT';
 }
 
+/**
+ * A tenant id that is well formed but names no tenant: no row of the tenant entity
+ * has it (the integrations' existence check, `tenants.exists()`).
+ */
+export class UnknownTenantError extends TenancyError {
+  readonly code = 'TENANCY_UNKNOWN_TENANT';
+}
+
 /** A write carries or sets another tenant's id. Nothing was written. */
 export class TenantMismatchError extends TenancyError {
   readonly code = 'TENANCY_TENANT_MISMATCH';

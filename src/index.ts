@@ -1,6 +1,14 @@
 import './manager/bound-operations.js';
 
-export { TenancyError, MissingTenantError, TenantMismatchError, UnsafeQueryError, TenancyConfigError, StorageUnavailableError } from './errors.js';
+export {
+  TenancyError,
+  MissingTenantError,
+  UnknownTenantError,
+  TenantMismatchError,
+  UnsafeQueryError,
+  TenancyConfigError,
+  StorageUnavailableError,
+} from './errors.js';
 export type { TenancyErrorDetails } from './errors.js';
 export { TenantEntity } from './metadata/tenant-entity.decorator.js';
 export { TenantScoped } from './metadata/tenant-scoped.decorator.js';
@@ -8,11 +16,12 @@ export { TenantUnique } from './metadata/tenant-unique.decorator.js';
 export type { CompositeKeys, TenantScopedOptions } from './metadata/tenant-marks.js';
 export { Tenancy } from './tenancy.js';
 export type { TenancyOptions } from './tenancy.js';
+export type { BypassEvent, TenancyLogEvent, TenancyLogger } from './audit/tenancy-audit.js';
 export { TenantEntityManager } from './manager/tenant-entity-manager.js';
 export type { SafeOption } from './manager/safe-option.js';
-export type { TenantId } from './scoping/tenant-key.js';
+export type { TenantId, TenantObject, TenantRef } from './scoping/tenant-key.js';
 export { RowLevelSecurity } from './postgres/row-level-security.js';
-export type { RowLevelSecurityOptions } from './postgres/rls-options.js';
+export type { BypassLogin, RowLevelSecurityOptions } from './postgres/rls-options.js';
 export type { RowLevelSecurityStatements } from './postgres/policy-sql.js';
 export type { RowLevelSecurityProblem, RowLevelSecurityReport } from './postgres/rls-verify.js';
 export type { KeyProblem } from './metadata/verify-keys.js';

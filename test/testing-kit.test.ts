@@ -10,7 +10,7 @@ import {
 import { blogEntities, Category, Comment, Post, Setting, Tag } from './fixtures/blog.js';
 import { type BlogWorld, createBlogWorld } from './support/blog-world.js';
 import { startRlsApp } from './support/app-role.js';
-import { notesWorld, runBuilt, skipWithoutBuild } from './support/built-package.js';
+import { notesWorld, runBuilt } from './support/built-package.js';
 import { databaseKinds } from './support/databases.js';
 
 /**
@@ -49,7 +49,7 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
     expect(report.ok).toBe(true);
     expect(report.cleanup).toEqual([]);
     expect(await dump(w.dataSource)).toEqual(before);
-    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual([...scopedNames, 'User'].sort());
+    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual([...scopedNames, 'Tenant', 'User'].sort());
     // Only the upsert of entities without a natural key is left out.
     expect(report.notProbed.map((n) => `${n.entity} ${n.probe}`).sort()).toEqual(['Category upsert', 'Comment upsert', 'Folder upsert', 'Post upsert', 'Tag upsert']);
     const names = report.probes.map((p) => `${p.entity}: ${p.name}`);
@@ -67,6 +67,11 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
       'Tag: insert(a row naming the other tenant)',
       "Comment: delete(the other tenant's key)",
       'Tag: query() (raw SQL)',
+      "Post: createQueryBuilder().from('POSTS') (the table named by a string)",
+      'Post: from(() => a plain builder) (subquery callback)',
+      "Post: a subscriber's event.manager during find()",
+      'Tenant: find() of the tenant table',
+      "Tenant: delete(the other tenant's id) of the tenant table (in a transaction rolled back)",
     ]) {
       expect(names).toContain(expected);
     }
@@ -87,7 +92,7 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
     };
     const report = await assertTenantIsolation({ tenancy: w.tenancy, dataSource: w.dataSource, entities: [Post, Comment, Tag], seed });
     expect(report.ok).toBe(true);
-    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual(['Comment', 'Post', 'Tag', 'User']);
+    expect([...new Set(report.probes.map((p) => p.entity))].sort()).toEqual(['Comment', 'Post', 'Tag', 'Tenant', 'User']);
     // The shared user alice is the author of both tenants' posts here: loading her posts from tenant a stays in tenant a.
     expect(report.probes.filter((p) => p.entity === 'User').length).toBeGreaterThan(3);
     expect(await dump(w.dataSource)).toEqual(before);
@@ -107,6 +112,7 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
     const report = await probeTenantIsolation({ tenancy: leaky, dataSource: w.dataSource });
     expect(report.ok).toBe(false);
     const names = failedNames(report);
+    expect(names.some((n) => /^Post: createQueryBuilder\(\)\.delete\(\)\.from\('(public|main)\.posts'\)\.where\(the other tenant's key\)$/.test(n))).toBe(true);
     for (const expected of [
       'Post: find() (all rows, withDeleted)',
       "Post: findOneBy(the other tenant's key)",
@@ -120,6 +126,17 @@ describe.each(databaseKinds())('typeorm-tenancy/testing on %s', (kind) => {
       'Tag: insert(a row naming the other tenant)',
       "Tag: delete(the other tenant's key)",
       'Tag: query() (raw SQL)',
+      // Rules 8 and 9: strings, subquery callbacks, subscribers, the tenant row.
+      "Post: createQueryBuilder().from('POSTS') (the table named by a string)",
+      'Post: from(() => a plain builder) (subquery callback)',
+      'Post: leftJoin(() => a plain builder) (subquery callback)',
+      'Post: addSelect(() => a plain builder counting rows) (subquery callback)',
+      "Post: a subscriber's event.manager during find()",
+      "Post: a subscriber's event.manager during transaction(tx => tx.find())",
+      'Tenant: find() of the tenant table',
+      "Tenant: findOneBy(the other tenant's id) of the tenant table",
+      "Tenant: update(the other tenant's id, { name }) of the tenant table",
+      "Tenant: delete(the other tenant's id) of the tenant table (in a transaction rolled back)",
     ]) {
       expect(names).toContain(expected);
     }
@@ -210,14 +227,13 @@ describe.skipIf(!hasPostgres)('typeorm-tenancy/testing with PostgreSQL row-level
 
 // Through the built package, as an application loads it: `typeorm-tenancy` and `typeorm-tenancy/testing`
 // must share one Tenancy and one set of decorator marks (a shared chunk), in both module systems.
-const kitFiles = ['testing.cjs', 'testing.mjs', 'testing.d.cts', 'testing.d.mts'];
-describe.skipIf(skipWithoutBuild('testing-kit', kitFiles))('typeorm-tenancy/testing from the built package', () => {
+describe('typeorm-tenancy/testing from the built package', () => {
   const body = `${notesWorld}
     const report = await kit.probeTenantIsolation({ tenancy });
     const leak = await kit.assertTenantIsolation({ tenancy: { manager: () => ds.createEntityManager() }, dataSource: ds }).catch((e) => e.code);
     console.log(JSON.stringify({ ok: report.ok, entities: [...new Set(report.probes.map((p) => p.entity))], leak }));
     await ds.destroy();`;
-  const expected = JSON.stringify({ ok: true, entities: ['Note'], leak: 'TENANCY_ISOLATION_LEAK' });
+  const expected = JSON.stringify({ ok: true, entities: ['Note', 'Tenant'], leak: 'TENANCY_ISOLATION_LEAK' });
   const imports = { typeorm: 'typeorm', 'typeorm-tenancy': 'lib', 'typeorm-tenancy/testing': 'kit' };
 
   it.each(['cjs', 'esm'] as const)('%s', (system) => {

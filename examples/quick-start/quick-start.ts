@@ -30,7 +30,8 @@ export async function quickStart() {
   const tenancy = new Tenancy(dataSource); // before initialize()
   await dataSource.initialize();
 
-  const [acme, globex] = await dataSource.manager.save(Tenant, [{ name: 'acme' }, { name: 'globex' }]);
+  const acme = await dataSource.manager.save(Tenant, { name: 'acme' });
+  const globex = await dataSource.manager.save(Tenant, { name: 'globex' });
   const alice = await dataSource.manager.save(User, { name: 'alice' });
   await tenancy.manager(acme).save(Post, { title: 'Hello from acme', author: alice }); // tenant_id stamped
   await tenancy.manager(globex).save(Post, { title: 'Hello from globex', author: alice });

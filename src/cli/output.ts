@@ -1,3 +1,5 @@
+import Table from 'cli-table3';
+
 /** JSON for output: bigints as strings, Buffers as hex; 2-space indent. */
 export function toJson(value: unknown): string {
   return JSON.stringify(
@@ -21,11 +23,14 @@ export function cell(value: unknown): string {
   return String(value).replace(/\r?\n/g, '\\n');
 }
 
-/** A plain text table: a header row, a rule, then the rows; columns padded to their widest cell. */
+/**
+ * A text table (cli-table3): a header row, then the rows, each column as wide as its widest cell
+ * as a terminal shows it (CJK and emoji take two columns). No colors, so it pipes as it prints.
+ */
 export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+  const drawn = new Table({ head: headers, style: { head: [], border: [], compact: true } });
+  drawn.push(...rows);
+  return `${drawn.toString()}\n`;
 }
 
 /** The problems of a verify report, one per line, or the OK line. */

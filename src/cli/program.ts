@@ -20,7 +20,7 @@ export function createProgram(io: Io, state: { exitCode: number }): Command {
   const program = new Command('typeorm-tenancy');
   const ctx: CommandContext = {
     io,
-    withDataSource: (work) => withDataSource(program.opts<GlobalOptions>().dataSource, io, work),
+    withDataSource: (work, options) => withDataSource(program.opts<GlobalOptions>().dataSource, io, work, options),
     fail: (code = ExitCode.failed) => {
       state.exitCode = Math.max(state.exitCode, code);
     },

@@ -1,3 +1,4 @@
+import type { DataSource, ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { TenantId, TenantKey } from '../scoping/tenant-key.js';
@@ -106,4 +107,57 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
     node = (node[part] = typeof next === 'object' && next !== null ? next : {}) as Record<string, unknown>;
   }
   node[parts.at(-1)!] = value;
+}
+
+/** Columns TypeORM or the database fill in themselves: never "missing". */
+function filledForYou(column: ColumnMetadata): boolean {
+  return (
+    !column.isInsert ||
+    column.isNullable ||
+    column.default !== undefined ||
+    column.isGenerated ||
+    column.generatedType !== undefined ||
+    column.isCreateDate ||
+    column.isUpdateDate ||
+    column.isDeleteDate ||
+    column.isVersion ||
+    column.isDiscriminator ||
+    // A foreign key without a property of its own is "virtual" too, but it is required all the same.
+    (column.isVirtual && !column.relationMetadata) ||
+    column.isVirtualProperty ||
+    column.isTreeLevel ||
+    column.isNestedSetLeft ||
+    column.isNestedSetRight ||
+    column.isMaterializedPath
+  );
+}
+
+/**
+ * The properties of a new tenant that its table requires (NOT NULL, no default, not generated)
+ * but `values` leave empty, read from the metadata, so `tenants:add` can name them instead of
+ * printing the database's NOT NULL error. Class field initializers count (the entity is made
+ * with `manager.create()`, as `tenancy.tenants.create()` makes it). Empty when code the CLI
+ * cannot see may fill values at insert: entity listeners (`@BeforeInsert`) or the application's
+ * own subscribers.
+ */
+export function missingRequiredValues(dataSource: DataSource, metadata: EntityMetadata, values: Record<string, unknown>): string[] {
+  if (metadata.beforeInsertListeners.length > 0) return [];
+  const listed = dataSource.options.subscribers ?? [];
+  const subscriberClasses: unknown[] = Array.isArray(listed) ? listed : Object.values(listed);
+  const userSubscribers = dataSource.subscribers.filter((s) => subscriberClasses.includes(s.constructor));
+  const mayFill = (s: (typeof userSubscribers)[number]) => typeof s.beforeInsert === 'function' && (!s.listenTo || metadata.inheritanceTree.includes(s.listenTo() as Function));
+  if (subscriberClasses.some((s) => typeof s === 'string') || userSubscribers.some(mayFill)) return [];
+
+  const entity = dataSource.manager.create(metadata.target as new () => ObjectLiteral, values);
+  const empty = (value: unknown) => value === undefined || value === null;
+  const missing = new Set<string>();
+  for (const column of metadata.columns) {
+    if (filledForYou(column)) continue;
+    const relation = column.relationMetadata;
+    // A foreign key is given through its relation (`owner`) or its own column property (`ownerId`).
+    if (relation && !empty(relation.getEntityValue(entity))) continue;
+    if (!empty(column.getEntityValue(entity))) continue;
+    missing.add(relation ? relation.propertyPath : column.propertyPath);
+  }
+  return [...missing];
 }

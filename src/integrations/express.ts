@@ -15,8 +15,10 @@
  * });
  * @module
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TenancyError } from '../errors.js';
 import type { Tenancy } from '../tenancy.js';
+import { tenancyErrorStatus } from './tenancy-error-status.js';
 import { findRequestTenant, rememberTenantManager, type RequestTenantOptions } from './request-tenant.js';
 import type { TenantRequest } from './tenant-resolver.js';
 
@@ -47,18 +49,16 @@ export interface TenancyMiddlewareOptions<Req extends TenantRequest = TenantRequ
   onUnknown?: TenancyRequestHandler<Req, Res>;
 }
 
-function respond(status: number, error: string): TenancyRequestHandler<TenantRequest, ServerResponse> {
+function send(response: ServerResponse, status: number, error: string): void {
   const body = JSON.stringify({ error });
-  return (_request, response) => {
-    response.statusCode = status;
-    response.setHeader('Content-Type', 'application/json; charset=utf-8');
-    response.setHeader('Content-Length', Buffer.byteLength(body));
-    response.end(body);
-  };
+  response.statusCode = status;
+  response.setHeader('Content-Type', 'application/json; charset=utf-8');
+  response.setHeader('Content-Length', Buffer.byteLength(body));
+  response.end(body);
 }
 
-const badRequest = respond(400, 'Bad Request');
-const notFound = respond(404, 'Not Found');
+const badRequest: TenancyRequestHandler = (_request, response) => send(response, 400, 'Bad Request');
+const notFound: TenancyRequestHandler = (_request, response) => send(response, 404, 'Not Found');
 
 /**
  * An Express middleware that finds each request's tenant with `resolve` and runs
@@ -69,17 +69,21 @@ const notFound = respond(404, 'Not Found');
  * and `tenantManager(req)`. Mount it before the routes that use tenant data.
  *
  * A request without a tenant gets 400 and one with an unknown tenant 404 (see
- * `onMissing`, `onUnknown`); neither response says which tenants exist. An error
- * thrown by the resolver or `exists` goes to Express's error handling (`next(error)`).
+ * `onMissing`, `onUnknown`); neither response says which tenants exist. A resolved
+ * tenant is checked against the tenant table by default (`exists`, cached for 5 s).
+ * An error thrown by the resolver or `exists` goes to Express's error handling
+ * (`next(error)`); mount `tenancyErrorHandler()` after the routes to answer the
+ * `TenancyError`s handlers throw with their status.
  *
  * @example
  * app.use(tenancyMiddleware(tenancy, {
  *   resolve: byHeader('x-tenant-id'),
- *   exists: (id) => dataSource.manager.existsBy(Tenant, { id: Number(id) }),
  *   onMissing: (req, res: express.Response) => res.status(401).json({ error: 'sign in' }),
  * }));
  * app.get('/posts', async (req, res) => res.json(await tenantManager(req).find(Post)));
+ * app.use(tenancyErrorHandler());
  * // GET /posts with "x-tenant-id: 2" (PostgreSQL):
+ * // ... WHERE EXISTS (SELECT 1 FROM "tenants" "Tenant" WHERE "Tenant"."id" = $1)   -- at most every 5 s
  * // SELECT ... FROM "posts" "Post" WHERE ( "Post"."tenant_id" = $1 )   -- $1 = 2
  */
 export function tenancyMiddleware<Req extends TenantRequest = TenantRequest, Res extends ServerResponse = ServerResponse>(
@@ -104,5 +108,49 @@ export function tenancyMiddleware<Req extends TenantRequest = TenantRequest, Res
         next(error);
       }
     }, next);
+  };
+}
+
+/** An Express error handler (four parameters: Express tells them apart by arity). */
+export type TenancyErrorRequestHandler = (error: unknown, request: IncomingMessage, response: ServerResponse, next: NextFunction) => void;
+
+/** Options of `tenancyErrorHandler()`. */
+export interface TenancyErrorHandlerOptions {
+  /**
+   * Called with every `TenancyError` answered with a 5xx status (`UnsafeQueryError`,
+   * `TenancyConfigError`, `StorageUnavailableError`): the bugs and outages to look at.
+   * Defaults to `console.error(error)`.
+   */
+  log?: (error: TenancyError, request: IncomingMessage) => void;
+}
+
+/**
+ * An Express error handler that answers `TenancyError`s with their HTTP status
+ * instead of a plain 500, and passes every other error on (`next(error)`). Mount it
+ * after the routes. The body is `{"error": <reason phrase>}`: the error's message —
+ * entity, operation, tenant ids — never reaches the client.
+ *
+ * | error | status |
+ * |---|---|
+ * | `MissingTenantError` | 400 |
+ * | `TenantMismatchError` | 403 |
+ * | `UnknownTenantError` | 404 |
+ * | `UnsafeQueryError`, `TenancyConfigError` | 500 (logged) |
+ * | `StorageUnavailableError` | 503 (logged) |
+ *
+ * @example
+ * app.use(tenancyMiddleware(tenancy, { resolve: byHeader('x-tenant-id') }));
+ * app.post('/posts', async (req, res) => res.json(await tenantManager(req).save(Post, req.body)));
+ * app.use(tenancyErrorHandler());
+ * // POST /posts {"tenantId": 2} as tenant 1 → 403 {"error":"Forbidden"}
+ */
+export function tenancyErrorHandler(options: TenancyErrorHandlerOptions = {}): TenancyErrorRequestHandler {
+  const log = options.log ?? ((error: TenancyError) => console.error(error));
+  return (error, request, response, next) => {
+    // A response already under way cannot change its status: Express's own handler closes it.
+    if (!(error instanceof TenancyError) || response.headersSent) return next(error);
+    const { status, message } = tenancyErrorStatus(error);
+    if (status >= 500) log(error, request);
+    send(response, status, message);
   };
 }

@@ -48,7 +48,8 @@ export type TenantLookup =
   | ReadonlyMap<string, TenantId>
   | ((key: string) => TenantId | null | undefined | PromiseLike<TenantId | null | undefined>);
 
-async function look(key: string, lookup: TenantLookup | undefined): Promise<TenantId | null> {
+/** @internal Maps the text read from a request or message through `lookup` (none: the text itself). */
+export async function look(key: string, lookup: TenantLookup | undefined): Promise<TenantId | null> {
   if (lookup === undefined) return key;
   if (typeof lookup === 'function') return (await lookup(key)) ?? null;
   if (lookup instanceof Map) return lookup.get(key) ?? null;

@@ -1,4 +1,4 @@
-import { EntityManager, type ObjectLiteral } from 'typeorm';
+import { EntityManager, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { assertOwnTenant } from '../scoping/write-guard.js';
 import { assertReferencesInTenant } from '../scoping/reference-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
@@ -41,7 +41,7 @@ function precheck(manager: TenantEntityManager, operation: string, args: unknown
 }
 
 /** save(): relations may only point at rows of the same tenant (one query per referenced entity type). */
-async function checkReferences(manager: TenantEntityManager, args: unknown[]): Promise<void> {
+async function checkReferences(manager: TenantEntityManager, args: unknown[], runner: QueryRunner): Promise<void> {
   const [target, entities] = entitiesOf(manager, args);
   const byTarget = new Map<Function | string, ObjectLiteral[]>();
   for (const entity of entities) {
@@ -49,7 +49,7 @@ async function checkReferences(manager: TenantEntityManager, args: unknown[]): P
     if (manager.dataSource.hasMetadata(entityTarget)) byTarget.set(entityTarget, [...(byTarget.get(entityTarget) ?? []), entity]);
   }
   for (const [entityTarget, list] of byTarget) {
-    await assertReferencesInTenant(manager.scope, manager.dataSource.getMetadata(entityTarget), list, 'save', manager.queryRunner);
+    await assertReferencesInTenant(manager.scope, manager.dataSource.getMetadata(entityTarget), list, 'save', runner);
   }
 }
 
@@ -58,16 +58,20 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
   return async function (this: EntityManager, ...args: unknown[]) {
     const manager = this as TenantEntityManager;
     precheck(manager, name, args);
-    if (name === 'save') await checkReferences(manager, args);
     const { scope } = manager;
     const { registry } = scope;
     // With row-level security the whole operation (entity loading included) is one bound transaction.
     if (registry.bindsTransactions && !manager.queryRunner?.isTransactionActive) {
-      return inScopedTransaction(registry, scope, manager.queryRunner, (runner) => original.apply(runner.manager, args));
+      return inScopedTransaction(registry, scope, manager.queryRunner, async (runner) => {
+        if (name === 'save') await checkReferences(manager, args, runner);
+        return original.apply(runner.manager, args);
+      });
     }
     const given = manager.queryRunner;
     const runner = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
     try {
+      // On the operation's runner: what the check finds is known to its junction-row inserts.
+      if (name === 'save') await checkReferences(manager, args, runner);
       return await original.apply(runner.manager, args);
     } finally {
       if (!given) await runner.release();

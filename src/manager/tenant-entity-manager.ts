@@ -24,10 +24,12 @@ import type { ScopeContext } from '../scoping/scope-context.js';
 import { newScopedSelect } from '../scoping/scoped-query-builders.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
+import { refused } from '../scoping/refusal.js';
 import type { TenantId } from '../scoping/tenant-key.js';
 import { type SafeOption, splitSafe } from './safe-option.js';
 import { runTransaction } from './transaction.js';
 import { assertBypassAllowed, inScopedTransaction } from '../postgres/transaction-binding.js';
+import { assertRawSqlAllowed } from '../postgres/raw-sql-guard.js';
 import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
@@ -86,11 +88,21 @@ export class TenantEntityManager extends EntityManager {
   }
 
   /** The manager to run on (this one, or the bypass for `{ safe: false }`) and the options without `safe`. */
-  #route<T>(target: EntityTarget<ObjectLiteral>, options: T): [TenantEntityManager, T] {
+  #route<T>(operation: string, target: EntityTarget<ObjectLiteral>, options: T): [TenantEntityManager, T] {
     if (options === null || typeof options !== 'object' || !('safe' in options)) return [this, options];
     // An entity with its own `safe` column keeps `where: { safe }` as a criterion.
-    const { safe, rest } = splitSafe(options, this.scope.registry.hasSafeColumn(this.dataSource.getMetadata(target)));
-    return [safe ? this : this.#unsafe(), rest];
+    const metadata = this.dataSource.getMetadata(target);
+    const { safe, rest } = splitSafe(options, this.scope.registry.hasSafeColumn(metadata));
+    if (safe) return [this, rest];
+    const bypass = this.#unsafe();
+    this.#audit(operation, metadata.name);
+    return [bypass, rest];
+  }
+
+  /** Reports a `{ safe: false }` operation to the Tenancy's `onBypass` hook and logger (rule 11). */
+  #audit(operation: string, entity?: string, sql?: string): void {
+    const { registry, tenantId } = this.scope;
+    if (registry.audit.watchesBypasses) registry.audit.bypass({ tenant: tenantId, entity, operation, ...(sql === undefined ? {} : { sql }) });
   }
 
   override createQueryBuilder<Entity extends ObjectLiteral>(
@@ -111,6 +123,7 @@ export class TenantEntityManager extends EntityManager {
       if (!safe) {
         assertBypassAllowed(scope.registry.rls, scope.tenantId);
         scope = { registry: scope.registry, tenantId: scope.tenantId, safe: false };
+        this.#audit('createQueryBuilder', alias ? this.dataSource.getMetadata(entityOrRunner as EntityTarget<Entity>).name : undefined);
       }
       queryRunner = undefined;
     }
@@ -122,67 +135,67 @@ export class TenantEntityManager extends EntityManager {
   }
 
   override async find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {
-    const [em, rest] = this.#route(entityClass, options);
+    const [em, rest] = this.#route('find', entityClass, options);
     return em === this ? super.find(entityClass, rest) : em.find(entityClass, rest);
   }
   override async findBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity[]> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('findBy', entityClass, where);
     return em === this ? super.findBy(entityClass, rest as Where<Entity>) : em.findBy(entityClass, rest);
   }
   override async findAndCount<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<[Entity[], number]> {
-    const [em, rest] = this.#route(entityClass, options);
+    const [em, rest] = this.#route('findAndCount', entityClass, options);
     return em === this ? super.findAndCount(entityClass, rest) : em.findAndCount(entityClass, rest);
   }
   override async findAndCountBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<[Entity[], number]> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('findAndCountBy', entityClass, where);
     return em === this ? super.findAndCountBy(entityClass, rest as Where<Entity>) : em.findAndCountBy(entityClass, rest);
   }
   override async findOne<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity | null> {
-    const [em, rest] = this.#route(entityClass, options);
+    const [em, rest] = this.#route('findOne', entityClass, options);
     return em === this ? super.findOne(entityClass, rest) : em.findOne(entityClass, rest);
   }
   override async findOneBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity | null> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('findOneBy', entityClass, where);
     return em === this ? super.findOneBy(entityClass, rest as Where<Entity>) : em.findOneBy(entityClass, rest);
   }
   override async findOneOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity> {
-    const [em, rest] = this.#route(entityClass, options);
+    const [em, rest] = this.#route('findOneOrFail', entityClass, options);
     return em === this ? super.findOneOrFail(entityClass, rest) : em.findOneOrFail(entityClass, rest);
   }
   override async findOneByOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('findOneByOrFail', entityClass, where);
     return em === this ? super.findOneByOrFail(entityClass, rest as Where<Entity>) : em.findOneByOrFail(entityClass, rest);
   }
   override async count<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<number> {
-    const [em, rest] = this.#route(entityClass, options);
+    const [em, rest] = this.#route('count', entityClass, options);
     return em === this ? super.count(entityClass, rest) : em.count(entityClass, rest);
   }
   override async countBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<number> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('countBy', entityClass, where);
     return em === this ? super.countBy(entityClass, rest as Where<Entity>) : em.countBy(entityClass, rest);
   }
   override async exists<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<boolean> {
-    const [em, rest] = this.#route(entityClass, options);
+    const [em, rest] = this.#route('exists', entityClass, options);
     return em === this ? super.exists(entityClass, rest) : em.exists(entityClass, rest);
   }
   override async existsBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<boolean> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('existsBy', entityClass, where);
     return em === this ? super.existsBy(entityClass, rest as Where<Entity>) : em.existsBy(entityClass, rest);
   }
   override async sum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('sum', entityClass, where);
     return em === this ? super.sum(entityClass, column, rest as Where<Entity>) : em.sum(entityClass, column, rest);
   }
   override async average<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('average', entityClass, where);
     return em === this ? super.average(entityClass, column, rest as Where<Entity>) : em.average(entityClass, column, rest);
   }
   override async minimum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('minimum', entityClass, where);
     return em === this ? super.minimum(entityClass, column, rest as Where<Entity>) : em.minimum(entityClass, column, rest);
   }
   override async maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route(entityClass, where);
+    const [em, rest] = this.#route('maximum', entityClass, where);
     return em === this ? super.maximum(entityClass, column, rest as Where<Entity>) : em.maximum(entityClass, column, rest);
   }
 
@@ -260,11 +273,11 @@ export class TenantEntityManager extends EntityManager {
   override async clear<Entity>(entityClass: EntityTarget<Entity>, options?: { cascade?: boolean }): Promise<void> {
     const scoped = scopedTarget(this.scope, this.dataSource.getMetadata(entityClass), 'clear');
     if (scoped) {
-      throw new UnsafeQueryError(
+      throw refused(this.scope, new UnsafeQueryError(
         `clear() truncates ${scoped.metadata.name} for every tenant. Use deleteAll(${scoped.metadata.name}) to delete this tenant's rows, ` +
           'or call clear() on a manager created with { safe: false } semantics (dataSource.manager) on purpose.',
         { entity: scoped.metadata.name, operation: 'clear', tenant: this.scope.tenantId },
-      );
+      ));
     }
     return super.clear(entityClass, options);
   }
@@ -272,24 +285,30 @@ export class TenantEntityManager extends EntityManager {
   /**
    * Raw SQL cannot be scoped by the library: refused unless `{ safe: false }` is passed.
    * With row-level security on, it is allowed and runs in a transaction bound to the
-   * tenant, so the database applies the policies (`{ safe: false }` then switches to the bypass role).
+   * tenant, so the database applies the policies (`{ safe: false }` then runs as the bypass
+   * role). On a bound connection (RLS, the schema strategy) it is vetted first with
+   * PostgreSQL's parser: SQL that could change the binding, the role, settings, session
+   * state or the transaction is refused with `UnsafeQueryError` before anything runs.
    */
   override async query<T = any>(query: string, parameters?: any[], options?: SafeOption): Promise<T> {
     const { safe } = splitSafe(options ?? {}, false);
     const { registry } = this.scope;
     const { tenantId } = this.scope;
     const bypass = !safe || !this.scope.safe;
+    if (!safe) this.#audit('query', undefined, query);
     // RLS: the database scopes raw SQL, so it runs bound; schema strategy: a bypass runs in the tenant's schema.
     if (registry.rls ? tenantId !== undefined || bypass : registry.schemas !== undefined && bypass && tenantId !== undefined) {
       const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };
+      // Refused before anything is sent: SQL that could change the binding, the role or session state.
+      await assertRawSqlAllowed(query, { operation: 'query', tenant: tenantId });
       return inScopedTransaction(registry, scope, this.queryRunner, (runner) => runner.query(query, parameters) as Promise<T>);
     }
     if (safe && this.scope.safe && this.refusesRawSql()) {
-      throw new UnsafeQueryError(
+      throw refused(this.scope, new UnsafeQueryError(
         `query()/sql run raw SQL that typeorm-tenancy cannot scope to tenant ${String(this.scope.tenantId)}. ` +
           'Use find/query builders, or pass query(sql, params, { safe: false }) and filter by tenant yourself.',
         { operation: 'query', tenant: this.scope.tenantId },
-      );
+      ));
     }
     // On a runner of this tenant: subscribers of its query events get a manager of this tenant.
     const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };

@@ -1,6 +1,7 @@
 import { EntityManager } from 'typeorm';
 import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 import type { TenantEntityManager } from './tenant-entity-manager.js';
+import { releaseConnection, withConnectionCause } from '../postgres/connection-hygiene.js';
 
 type Method = (this: EntityManager, ...args: unknown[]) => Promise<unknown>;
 const base = EntityManager.prototype as unknown as Record<string, Method>;
@@ -20,7 +21,11 @@ export async function runTransaction(manager: TenantEntityManager, args: unknown
   const bound = runner === given ? manager : (runner.manager as TenantEntityManager);
   try {
     return await base.transaction!.apply(bound, [...isolation, () => callback(bound)]);
+  } catch (error) {
+    // A killed backend surfaces as "runner already released": the connection's error becomes the cause.
+    throw withConnectionCause(error, runner);
   } finally {
-    if (!given) await runner.release();
+    // TypeORM swallows a failed ROLLBACK: a connection left in doubt is destroyed, not released.
+    if (!given) await releaseConnection(runner);
   }
 }

@@ -29,6 +29,20 @@ export function policyPredicate(scoped: ScopedEntity, rls: ResolvedRowLevelSecur
   return `${quoteIdentifier(scoped.column.databaseName)} = NULLIF(current_setting('${rls.setting}', true), '')::${type}`;
 }
 
+/** True when the transaction is bound to no tenant (an administrator's or the tenant catalog's connection). */
+export function unboundPredicate(rls: ResolvedRowLevelSecurity): string {
+  return `NULLIF(current_setting('${rls.setting}', true), '') IS NULL`;
+}
+
+/**
+ * The tenant table's policies (rule 9 in the database): a transaction bound to a tenant sees and
+ * updates only that tenant's row and can neither insert nor delete tenant rows; an unbound one
+ * (the tenant catalog, migrations, an administrator) keeps the whole table.
+ */
+export function tenantTablePolicies(tenantTable: ScopedEntity, rls: ResolvedRowLevelSecurity): { rows: string; changes: string } {
+  return { rows: `(${unboundPredicate(rls)}) OR (${policyPredicate(tenantTable, rls)})`, changes: unboundPredicate(rls) };
+}
+
 export interface RowLevelSecurityStatements {
   /** Enables, forces and (re)creates the policy on every scoped table; idempotent. */
   readonly up: string[];
@@ -36,7 +50,7 @@ export interface RowLevelSecurityStatements {
   readonly down: string[];
 }
 
-export function policyStatements(scopedEntities: Iterable<ScopedEntity>, rls: ResolvedRowLevelSecurity): RowLevelSecurityStatements {
+export function policyStatements(scopedEntities: Iterable<ScopedEntity>, rls: ResolvedRowLevelSecurity, tenantTable?: ScopedEntity): RowLevelSecurityStatements {
   const up: string[] = [];
   const down: string[] = [];
   const policy = quoteIdentifier(rls.policyName);
@@ -52,6 +66,28 @@ export function policyStatements(scopedEntities: Iterable<ScopedEntity>, rls: Re
       `CREATE POLICY ${policy} ON ${table} USING (${predicate}) WITH CHECK (${predicate})`,
     );
     down.push(
+      `DROP POLICY IF EXISTS ${policy} ON ${table}`,
+      `ALTER TABLE ${table} NO FORCE ROW LEVEL SECURITY`,
+      `ALTER TABLE ${table} DISABLE ROW LEVEL SECURITY`,
+    );
+  }
+  if (tenantTable) {
+    const table = qualifiedTable(tenantTable.metadata);
+    const { rows, changes } = tenantTablePolicies(tenantTable, rls);
+    const [inserts, deletes] = [quoteIdentifier(`${rls.policyName}_insert`), quoteIdentifier(`${rls.policyName}_delete`)];
+    up.push(
+      `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
+      `ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`,
+      `DROP POLICY IF EXISTS ${policy} ON ${table}`,
+      `CREATE POLICY ${policy} ON ${table} USING (${rows}) WITH CHECK (${rows})`,
+      `DROP POLICY IF EXISTS ${inserts} ON ${table}`,
+      `CREATE POLICY ${inserts} ON ${table} AS RESTRICTIVE FOR INSERT WITH CHECK (${changes})`,
+      `DROP POLICY IF EXISTS ${deletes} ON ${table}`,
+      `CREATE POLICY ${deletes} ON ${table} AS RESTRICTIVE FOR DELETE USING (${changes})`,
+    );
+    down.push(
+      `DROP POLICY IF EXISTS ${deletes} ON ${table}`,
+      `DROP POLICY IF EXISTS ${inserts} ON ${table}`,
       `DROP POLICY IF EXISTS ${policy} ON ${table}`,
       `ALTER TABLE ${table} NO FORCE ROW LEVEL SECURITY`,
       `ALTER TABLE ${table} DISABLE ROW LEVEL SECURITY`,

@@ -6,9 +6,18 @@ export interface RowLevelSecurityOptions {
   /** The transaction-local setting that carries the tenant id. Defaults to `'app.tenant_id'`. */
   setting?: string;
   /**
-   * A role with BYPASSRLS that `{ safe: false }` switches to with `SET LOCAL ROLE` inside its
-   * transaction (the connected role must be a member of it). No default: without it,
-   * `{ safe: false }` is refused in RLS mode.
+   * The login `{ safe: false }` connects as: a LOGIN BYPASSRLS role the application role is
+   * not a member of, on a pool of its own (the DataSource's host, database and `extra`, this
+   * user and password). Recommended: no SQL on the application's connections can reach it.
+   * A `{ safe: false }` operation inside a tenant transaction cannot move to that pool; it
+   * needs `bypassRole` as well, or is refused.
+   */
+  bypassLogin?: BypassLogin;
+  /**
+   * A role with BYPASSRLS that `{ safe: false }` switches to with `set_config('role', ..., true)`
+   * inside its transaction. The application role must be a member of it, so anything that runs
+   * SQL on the application's connections and is not vetted (a function's body) could switch
+   * to it too: prefer `bypassLogin`. Without either, `{ safe: false }` is refused in RLS mode.
    */
   bypassRole?: string;
   /** Name of the policy created on every scoped table. Defaults to `'tenancy_isolation'`. */
@@ -17,9 +26,16 @@ export interface RowLevelSecurityOptions {
   verifyOnStartup?: boolean;
 }
 
+/** The user and password of the login `{ safe: false }` connects as under row-level security. */
+export interface BypassLogin {
+  username: string;
+  password?: string;
+}
+
 export interface ResolvedRowLevelSecurity {
   readonly setting: string;
   readonly bypassRole: string | undefined;
+  readonly bypassLogin: BypassLogin | undefined;
   readonly policyName: string;
   readonly verifyOnStartup: boolean;
 }
@@ -41,6 +57,7 @@ export function resolveRowLevelSecurity(dataSource: DataSource, input: true | Ro
   const resolved = {
     setting: options.setting ?? 'app.tenant_id',
     bypassRole: options.bypassRole,
+    bypassLogin: options.bypassLogin,
     policyName: options.policyName ?? 'tenancy_isolation',
     verifyOnStartup: options.verifyOnStartup ?? false,
   };
@@ -53,6 +70,12 @@ export function resolveRowLevelSecurity(dataSource: DataSource, input: true | Ro
     if (value !== undefined && !identifierPattern.test(value)) {
       throw new TenancyConfigError(`rowLevelSecurity.${name} "${value}" must be a plain identifier (letters, digits, _, $).`, { operation: 'new Tenancy' });
     }
+  }
+  const login = resolved.bypassLogin;
+  if (login !== undefined && (typeof login !== 'object' || typeof login.username !== 'string' || !login.username || (login.password !== undefined && typeof login.password !== 'string'))) {
+    throw new TenancyConfigError('rowLevelSecurity.bypassLogin must be { username: string, password?: string }: the BYPASSRLS login { safe: false } connects as.', {
+      operation: 'new Tenancy',
+    });
   }
   return resolved;
 }

@@ -1,16 +1,25 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import type { ScopeRegistry } from '../scoping/scope-registry.js';
+import type { ScopedEntity, ScopeRegistry } from '../scoping/scope-registry.js';
 import { inOwnTransaction } from '../strategies/in-transaction.js';
 import { policyStatements, type RowLevelSecurityStatements } from './policy-sql.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 import { type RowLevelSecurityReport, verifyRowLevelSecurity } from './rls-verify.js';
+import { createBypassRunner } from './bypass-login.js';
+
+/** What the policies cover: every tenant-scoped table, and the tenant table (scoped by its own key). */
+export interface PolicyTables {
+  readonly scoped: Iterable<ScopedEntity>;
+  readonly tenantTable: ScopedEntity;
+}
 
 /**
  * `tenancy.rls`: the PostgreSQL row-level-security policies generated from the
- * same metadata as the app-side filter.
+ * same metadata as the app-side filter. `statements()`, `migration()` and
+ * `migrationSource()` need no connection: before `initialize()` they build the
+ * metadata without connecting, so CI can emit the DDL offline.
  *
  * @example
- * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassRole: 'tenancy_bypass' } });
+ * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: { bypassLogin: { username: 'tenancy_bypass', password } } });
  * await dataSource.initialize();
  * tenancy.rls.statements().up;
  * // ALTER TABLE "posts" ENABLE ROW LEVEL SECURITY
@@ -20,17 +29,20 @@ import { type RowLevelSecurityReport, verifyRowLevelSecurity } from './rls-verif
  */
 export class RowLevelSecurity {
   readonly #registry: () => ScopeRegistry;
+  readonly #tables: () => PolicyTables;
   readonly options: ResolvedRowLevelSecurity;
 
   /** @internal */
-  constructor(registry: () => ScopeRegistry, options: ResolvedRowLevelSecurity) {
+  constructor(registry: () => ScopeRegistry, options: ResolvedRowLevelSecurity, tables: () => PolicyTables) {
     this.#registry = registry;
     this.options = options;
+    this.#tables = tables;
   }
 
-  /** The DDL that installs (`up`) and removes (`down`) the policies. */
+  /** The DDL that installs (`up`) and removes (`down`) the policies; from the metadata alone, no connection needed. */
   statements(): RowLevelSecurityStatements {
-    return policyStatements(this.#registry().scopedEntities, this.options);
+    const { scoped, tenantTable } = this.#tables();
+    return policyStatements(scoped, this.options, tenantTable);
   }
 
   /**
@@ -52,16 +64,32 @@ export class RowLevelSecurity {
     }
   }
 
-  /** Checks the database: policies present, forced, not drifted, indexed, and a role they apply to. */
+  /**
+   * Checks the database: policies present, forced, not drifted, indexed; a connected role
+   * they apply to, that cannot switch to a role they do not apply to (membership of the
+   * configured `bypassRole` is a warning); a bypass login that connects and is BYPASSRLS.
+   */
   async verify(queryRunner?: QueryRunner): Promise<RowLevelSecurityReport> {
-    return this.#withRunner(queryRunner, (runner) => verifyRowLevelSecurity(this.#registry(), this.options, runner));
+    const login = this.options.bypassLogin;
+    const bypassRunner = login ? () => createBypassRunner(this.#registry().dataSource, login) : undefined;
+    return this.#withRunner(queryRunner, (runner) => verifyRowLevelSecurity(this.#registry(), this.options, runner, bypassRunner));
   }
 
   /**
    * A TypeORM migration class that installs and removes the policies, computed
    * from the metadata when it runs. For a frozen migration file, use `migrationSource()`.
+   *
+   * TypeORM runs pending migrations in the order of the timestamp that ends their name. The
+   * default name ends in the largest one (`TenancyRowLevelSecurity9999999999999`), so on an
+   * empty database this runs after the migrations that create the tables. It runs once: a
+   * scoped table added later needs another one (a new name, or a `migrationSource()` file).
+   *
+   * @example
+   * const dataSource = new DataSource({ type: 'postgres', url, entities, migrations: [Schema1712345678901] });
+   * const tenancy = new Tenancy(dataSource, { rowLevelSecurity: true });
+   * dataSource.setOptions({ migrations: [Schema1712345678901, tenancy.rls.migration()] });
    */
-  migration(name = 'TenancyRowLevelSecurity1700000000000'): new () => MigrationInterface {
+  migration(name = 'TenancyRowLevelSecurity9999999999999'): new () => MigrationInterface {
     const rls = this;
     return class TenancyRowLevelSecurityMigration implements MigrationInterface {
       name = name;

@@ -6,6 +6,8 @@ import { setConfigSql } from './policy-sql.js';
 import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
 import { newTenantRunner, scopeOfRunner, tenantRunner, underlyingRunner } from '../scoping/runner-scope.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
+import { createBypassRunner, isBypassRunner } from './bypass-login.js';
+import { releaseConnection, rollbackOrDestroy, withConnectionCause } from './connection-hygiene.js';
 
 // What the open transaction of a runner is bound to: a tenant (or the bypass) and its tenant id.
 const bindings = new WeakMap<QueryRunner, string>();
@@ -28,15 +30,33 @@ function bindingKey(scope: ScopeContext): string {
   return `${scope.safe ? 'tenant' : 'bypass'}:${String(scope.tenantId)}`;
 }
 
-/** Refuses `{ safe: false }` in RLS mode when no bypass role is configured. */
+/** Refuses `{ safe: false }` in RLS mode when neither a bypass login nor a bypass role is configured. */
 export function assertBypassAllowed(rls: ResolvedRowLevelSecurity | undefined, tenant: unknown): void {
-  if (rls && !rls.bypassRole) {
+  if (rls && !rls.bypassRole && !rls.bypassLogin) {
     throw new UnsafeQueryError(
       '{ safe: false } with row-level security needs a role with BYPASSRLS: the database enforces the tenant otherwise. ' +
-        "Create one (CREATE ROLE tenancy_bypass NOLOGIN BYPASSRLS; GRANT tenancy_bypass TO <app role>) and pass rowLevelSecurity: { bypassRole: 'tenancy_bypass' }.",
+        "Create a login for it (CREATE ROLE tenancy_bypass LOGIN BYPASSRLS PASSWORD '...', not granted to the app role) and pass " +
+        "rowLevelSecurity: { bypassLogin: { username: 'tenancy_bypass', password } } (or bypassRole, with its risk: see the README).",
       { operation: 'safe: false', tenant },
     );
   }
+}
+
+/**
+ * The runner an operation outside an open transaction runs on, under its scope: a new one of
+ * the bypass login's pool for `{ safe: false }` when there is one, else the given runner or a
+ * new one of the DataSource. `owned`: made here, released by the operation.
+ */
+function operationRunner(registry: ScopeRegistry, scope: ScopeContext, given: QueryRunner | undefined): { runner: QueryRunner; owned: boolean } {
+  const login = registry.rls?.bypassLogin;
+  if (!scope.safe && login) return { runner: tenantRunner(registry, createBypassRunner(registry.dataSource, login), scope, true), owned: true };
+  if (given) return { runner: tenantRunner(registry, given, scope, false), owned: false };
+  return { runner: newTenantRunner(registry, scope), owned: true };
+}
+
+/** The binding in force on the runner's open transaction, if any: what the raw SQL guard protects. */
+export function bindingOf(runner: QueryRunner): string | undefined {
+  return bindings.get(underlyingRunner(runner));
 }
 
 /**
@@ -70,9 +90,21 @@ async function sendBinding(runner: QueryRunner, scope: ScopeContext, registry: S
   const { rls, schemas } = registry;
   const settings: Array<[string, string]> = [];
   let bypass: string | undefined;
-  if (rls && !scope.safe) {
+  if (rls && !scope.safe && isBypassRunner(underlyingRunner(runner))) {
+    // Connected as the bypass login: BYPASSRLS already, nothing to switch (the guard still vets its statements).
+    bindings.set(underlyingRunner(runner), key);
+    return;
+  } else if (rls && !scope.safe) {
     assertBypassAllowed(rls, scope.tenantId);
-    bypass = rls.bypassRole!;
+    if (!rls.bypassRole) {
+      throw new UnsafeQueryError(
+        '{ safe: false } inside a tenant transaction would need the bypass on that transaction\'s own connection, which is logged in as the app role; ' +
+          'bypassLogin is another connection. Run the { safe: false } operation outside the transaction (on tenancy.manager(t)), ' +
+          'or also configure rowLevelSecurity.bypassRole (the app role then must be a member of it; see the README for the risk).',
+        { operation: 'safe: false', tenant: scope.tenantId },
+      );
+    }
+    bypass = rls.bypassRole;
   } else if (rls && (previous?.startsWith('bypass:') || previous === UNKNOWN)) {
     const before = rolesBeforeBypass.get(underlyingRunner(runner));
     if (before !== undefined) settings.push(['role', before]);
@@ -172,12 +204,14 @@ export async function inScopedTransaction<T>(
     return exclusively(runner, bindingKey(scope), async () => {
       await bind(runner, scope, registry);
       return fn(runner);
+    }).catch((error: unknown) => {
+      throw withConnectionCause(error, runner);
     });
   }
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
   const given = runner && !runner.isReleased ? runner : undefined;
   // The runner carries the scope: the transaction start binds it (transactionBindingSubscriber).
-  const own = given ? tenantRunner(registry, given, scope, false) : newTenantRunner(registry, scope);
+  const { runner: own, owned } = operationRunner(registry, scope, given);
   try {
     // Inside the try: a binding that fails as the transaction starts must still roll back and release.
     await own.startTransaction();
@@ -187,10 +221,11 @@ export async function inScopedTransaction<T>(
     await own.commitTransaction();
     return result;
   } catch (error) {
-    if (own.isTransactionActive) await own.rollbackTransaction().catch(() => undefined);
-    throw error;
+    // A ROLLBACK that cannot run or fails destroys the connection: it never goes back to the pool in doubt.
+    await rollbackOrDestroy(own);
+    throw withConnectionCause(error, own);
   } finally {
-    if (!given) await own.release();
+    if (owned) await releaseConnection(own);
   }
 }
 
@@ -203,13 +238,13 @@ export async function openScopedTransaction(
   scope: ScopeContext,
 ): Promise<{ runner: QueryRunner; finish: (ok: boolean) => Promise<void> }> {
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
-  const runner = newTenantRunner(registry, scope);
+  const { runner } = operationRunner(registry, scope, undefined);
   try {
     await runner.startTransaction();
   } catch (error) {
-    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-    await runner.release();
-    throw error;
+    await rollbackOrDestroy(runner);
+    await releaseConnection(runner);
+    throw withConnectionCause(error, runner);
   }
   let finished = false;
   return {
@@ -219,11 +254,12 @@ export async function openScopedTransaction(
       if (finished) return;
       finished = true;
       try {
-        if (runner.isTransactionActive) await (ok ? runner.commitTransaction() : runner.rollbackTransaction());
+        if (runner.isTransactionActive && ok) await runner.commitTransaction();
       } catch {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        // A failed COMMIT is rolled back (or the connection destroyed) below.
       } finally {
-        await runner.release().catch(() => undefined);
+        await rollbackOrDestroy(runner);
+        await releaseConnection(runner);
       }
     },
   };

@@ -3,19 +3,21 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { TenantMismatchError } from '../errors.js';
 import { withScope } from './scope-carrier.js';
+import { rememberIds, unknownIds } from './known-rows.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
 import { describeValue } from './describe-value.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
+import { refused } from './refusal.js';
 
 type References = Map<EntityMetadata, Map<unknown, RelationMetadata>>;
 
 function mismatch(scope: ScopeContext, relation: RelationMetadata, id: unknown, operation: string): TenantMismatchError {
-  return new TenantMismatchError(
+  return refused(scope, new TenantMismatchError(
     `${operation} would point ${relation.entityMetadata.name}.${relation.propertyName} at ${relation.inverseEntityMetadata.name} ${describeValue(id)}, ` +
       `which is not a row of tenant ${String(scope.tenantId)}. Reference rows of the same tenant only (load them through this manager).`,
     { entity: relation.entityMetadata.name, operation, tenant: scope.tenantId },
-  );
+  ));
 }
 
 /** Relations whose value names rows of a scoped entity: to-one owners and many-to-many. */
@@ -54,6 +56,8 @@ function collect(scope: ScopeContext, metadata: EntityMetadata, entity: ObjectLi
       }
       const id = target.hasMultiplePrimaryKeys ? undefined : typeof related === 'object' ? target.getEntityIdMixedMap(related as ObjectLiteral) : related;
       if (id !== undefined && id !== null && typeof id !== 'object') {
+        // The database checks this reference itself (a composite tenant key): no query for it.
+        if (scope.registry.isEnforced(relation)) continue;
         const ids = found.get(target) ?? new Map<unknown, RelationMetadata>();
         ids.set(id, relation);
         found.set(target, ids);
@@ -112,14 +116,18 @@ export async function assertRelationValuesInTenant(
 // On the caller's runner: inside a transaction the check must see the rows it inserted,
 // and must not wait for a second pooled connection.
 async function verifyReferences(scope: ScopeContext, found: References, operation: string, queryRunner: QueryRunner | undefined): Promise<void> {
+  const runner = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
   for (const [target, ids] of found) {
+    // Rows already known to be the tenant's on this connection need no query (known-rows.ts).
+    const unknown = unknownIds(runner, scope, target, [...ids.keys()]);
+    if (unknown.length === 0) continue;
     const primary = target.primaryColumns[0]!;
-    const runner = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
     const qb = withScope(scope.registry.dataSource.createQueryBuilder(target.target, 'ref', runner), scope)
       .withDeleted()
       .select(`ref.${primary.propertyPath}`, 'id')
-      .where(`ref.${primary.propertyPath} IN (:...tenancyReferenceIds)`, { tenancyReferenceIds: [...ids.keys()] });
+      .where(`ref.${primary.propertyPath} IN (:...tenancyReferenceIds)`, { tenancyReferenceIds: unknown });
     const present = new Set((await qb.getRawMany<{ id: unknown }>()).map((r) => String(r.id)));
-    for (const [id, relation] of ids) if (!present.has(String(id))) throw mismatch(scope, relation, id, operation);
+    for (const id of unknown) if (!present.has(String(id))) throw mismatch(scope, ids.get(id)!, id, operation);
+    rememberIds(runner, scope, target, unknown);
   }
 }

@@ -5,7 +5,8 @@ import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
 import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
 import { tenantRunner } from './runner-scope.js';
-import { scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
+import { junctionTarget, junctionTenantCriterion, scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
+import { refused } from './refusal.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
 export type AnyQueryBuilder = QueryBuilder<any>;
@@ -70,8 +71,10 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
     }
 
     // whereExists / andWhereExists / orWhereExists embed another builder's SQL.
+    // (TypeORM's getExists() wraps a builder as `SELECT 1 FROM (dummy) WHERE EXISTS (builder)`, the
+    // wrapper taken from the DataSource: its answer is the wrapped builder's, scoped or plain as that one is.)
     protected override getExistsCondition(subQuery: any): [string, any[]] {
-      assertEmbeddable(this[SCOPE], subQuery, 'whereExists');
+      if (!(contextualBuilders.has(this) && isDummyOnly(this.expressionMap))) assertEmbeddable(this[SCOPE], subQuery, 'whereExists');
       return super.getExistsCondition(subQuery);
     }
 
@@ -82,8 +85,14 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       const aliases = prefixed ? map.aliases.filter((a) => a.type === 'from') : map.mainAlias ? [map.mainAlias] : [];
       const criteria: string[] = [];
       for (const alias of aliases) {
-        const scoped = alias.hasMetadata ? scopedTarget(scope, alias.metadata, map.queryType) : undefined;
-        if (scoped && scope!.registry.appSideCriteria) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
+        if (!alias.hasMetadata || !scope?.safe) continue;
+        const scoped = scopedTarget(scope, alias.metadata, map.queryType);
+        if (scoped && scope.registry.appSideCriteria) criteria.push(tenantCriterion(scoped, prefixed ? alias.name : undefined));
+        const sides = scoped ? undefined : junctionTarget(scope, alias.metadata, map.queryType);
+        if (sides && scope.registry.appSideCriteria) {
+          const qualifier = prefixed ? this.escape(alias.name) : (this as unknown as { getTableName(path: string): string }).getTableName(alias.metadata.tablePath);
+          criteria.push(junctionTenantCriterion(alias.metadata, sides, qualifier));
+        }
       }
       if (criteria.length === 0) return super.createWhereExpression();
       const previous = map.extraAppendedAndWhereCondition;
@@ -157,11 +166,29 @@ export function assertEmbeddable(scope: ScopeContext | undefined, embedded: unkn
   if (!scope?.safe) return;
   const inner = scopeOf(embedded);
   if (inner && inner.registry === scope.registry && (!inner.safe || inner.tenantId === scope.tenantId)) return;
-  throw new UnsafeQueryError(
+  throw refused(scope, new UnsafeQueryError(
     `${operation} was given ${typeof embedded === 'string' ? 'raw SQL' : 'a query builder not created by this tenant manager'}, which cannot be scoped. ` +
       'Build it with the same manager (manager.createQueryBuilder(...), or the builder the callback receives) or create it with { safe: false } on purpose.',
     { operation, tenant: scope.tenantId },
-  );
+  ));
+}
+
+/**
+ * Builders the DataSource handed out scoped only because `tenancy.run()` is bound (plain code in
+ * `'context'` mode), not by a tenant manager: TypeORM's own exists wrapper is one of them.
+ */
+const contextualBuilders = new WeakSet<object>();
+
+/** Marks a builder the DataSource scoped by the bound context (see `contextualBuilders`). */
+export function markContextual<Q extends object>(qb: Q): Q {
+  contextualBuilders.add(qb);
+  return qb;
+}
+
+/** A builder that reads no table: `fromDummy()` and nothing joined. */
+function isDummyOnly(map: AnyQueryBuilder['expressionMap']): boolean {
+  const dummy = map.mainAlias?.name === 'dummy_table' && (map.mainAlias.subQuery === '(SELECT 1 AS dummy_column)' || !map.mainAlias.hasMetadata);
+  return dummy && map.aliases.every((a) => a === map.mainAlias || a.type === 'select') && map.joinAttributes.length === 0;
 }
 
 /**

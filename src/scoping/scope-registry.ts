@@ -5,6 +5,11 @@ import type { ScopeContext } from './scope-context.js';
 import type { TenantId, TenantKey } from './tenant-key.js';
 import type { ResolvedRowLevelSecurity } from '../postgres/rls-options.js';
 import { TableNames } from './table-names.js';
+import { type JunctionSide, junctionSides } from './junction-guard.js';
+import { enforcedRelations } from './enforced-references.js';
+import type { ForeignKeyMetadata } from 'typeorm/metadata/ForeignKeyMetadata.js';
+import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
+import { TenancyAudit } from '../audit/tenancy-audit.js';
 
 const loadedEntityScopes = new WeakMap<object, ScopeContext>();
 
@@ -37,6 +42,9 @@ export interface ScopedEntity {
 export class ScopeRegistry {
   readonly #scoped: ReadonlyMap<EntityMetadata, ScopedEntity>;
   readonly #tenantTable: ScopedEntity;
+  readonly #junctions = new Map<EntityMetadata, JunctionSide[]>();
+  readonly #enforced: ReadonlyMap<RelationMetadata, ForeignKeyMetadata>;
+  readonly #enforcedByEntity = new Map<EntityMetadata, Array<[RelationMetadata, ForeignKeyMetadata]>>();
   readonly #withSafeColumn: ReadonlySet<EntityMetadata>;
   /**
    * Entities loaded through a scope: lazy relations of these load in the same scope.
@@ -70,9 +78,22 @@ export class ScopeRegistry {
     this.lazyRelations = dataSource.entityMetadatas.some((m) => m.relations.some((r) => r.isLazy));
     this.#tenantTable = { metadata: tenantKey.column.entityMetadata, column: tenantKey.column, tenantTable: true };
     this.tableNames = new TableNames(dataSource);
+    this.#enforced = enforcedRelations(this.#scoped);
+    for (const [relation, fk] of this.#enforced) {
+      const list = this.#enforcedByEntity.get(relation.entityMetadata) ?? [];
+      list.push([relation, fk]);
+      this.#enforcedByEntity.set(relation.entityMetadata, list);
+    }
+    for (const metadata of dataSource.entityMetadatas) {
+      const sides = junctionSides(metadata, (m) => this.#scoped.get(m));
+      if (sides.length > 0) this.#junctions.set(metadata, sides);
+    }
     // SQLite drivers hand every caller one runner: tenant operations then run on views of it.
     this.sharedRunners = dataSource.driver.createQueryRunner('master') === dataSource.driver.createQueryRunner('master');
   }
+
+  /** The Tenancy's `onBypass` hook and logger (set by the Tenancy; silent by default). */
+  audit = new TenancyAudit(undefined, undefined);
 
   /** True when the driver gives every caller the same QueryRunner (SQLite): see runner-scope.ts. */
   readonly sharedRunners: boolean;
@@ -86,6 +107,21 @@ export class ScopeRegistry {
   rowScope(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
     if (!metadata) return undefined;
     return this.#scoped.get(metadata) ?? (metadata === this.#tenantTable.metadata ? this.#tenantTable : undefined);
+  }
+
+  /** The tenant-scoped sides of a junction or closure table (see junction-guard.ts); undefined for other tables. */
+  junction(metadata: EntityMetadata | undefined): readonly JunctionSide[] | undefined {
+    return metadata ? this.#junctions.get(metadata) : undefined;
+  }
+
+  /** True when the database enforces that the relation points into the tenant (a composite tenant foreign key). */
+  isEnforced(relation: RelationMetadata): boolean {
+    return this.#enforced.has(relation);
+  }
+
+  /** The relations of `metadata` with a composite tenant foreign key, and that key. */
+  enforcedRelationsOf(metadata: EntityMetadata): ReadonlyArray<[RelationMetadata, ForeignKeyMetadata]> {
+    return this.#enforcedByEntity.get(metadata) ?? [];
   }
 
   /** Resolves string table names the way the database does (quoting, letter case, default schema). */

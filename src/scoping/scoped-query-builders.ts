@@ -13,11 +13,19 @@ import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
 import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
+import { assertStatementAllowed } from '../postgres/raw-sql-guard.js';
+import { failStreamOnConnectionLoss } from '../postgres/connection-hygiene.js';
 import { assertEmbeddable, carryScope, type Erased, guardSubQueryFactory, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
 import { resolveStringTarget } from './string-targets.js';
 import { refuseTenantRowDelete, refuseTenantRowInsert } from './tenant-row-guard.js';
+import { refused } from './refusal.js';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
-import { scopedTarget, tenantCriterion } from './tenant-criterion.js';
+import { junctionTarget, junctionTenantCriterion, scopedTarget, tenantCriterion } from './tenant-criterion.js';
+import { assertJunctionRowsInTenant } from './junction-guard.js';
+import { forgetIds, rememberIds } from './known-rows.js';
+import { tenantForeignKeyError } from './enforced-references.js';
+import { runnerOf } from '../internal/typeorm/instance-members.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
@@ -57,9 +65,11 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
     const changed: Array<[{ condition?: string }, string | undefined]> = [];
     try {
       for (const join of this.expressionMap.joinAttributes) {
+        if (!scope?.safe || !join.metadata) continue;
         const scoped = scopedTarget(scope, join.metadata, 'join');
-        if (!scoped || !scope!.registry.appSideCriteria) continue;
-        const criterion = tenantCriterion(scoped, join.alias.name);
+        const sides = scoped ? undefined : junctionTarget(scope, join.metadata, 'join');
+        if ((!scoped && !sides) || !scope.registry.appSideCriteria) continue;
+        const criterion = scoped ? tenantCriterion(scoped, join.alias.name) : junctionTenantCriterion(join.metadata, sides!, this.escape(join.alias.name));
         changed.push([join, join.condition]);
         join.condition = join.condition ? `(${join.condition}) AND ${criterion}` : criterion;
       }
@@ -100,12 +110,17 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
   // A stream outlives the call: its transaction ends when the stream does.
   override async stream(): Promise<ReadStream> {
     const scope = this[SCOPE];
+    // A stream's statement bypasses TypeORM's query events, where the raw SQL guard looks: vetted here.
+    if (scope?.registry.bindsTransactions) await assertStatementAllowed(this.getQueryAndParameters()[0], { operation: 'stream', tenant: scope.tenantId });
     if (!scope?.registry.bindsTransactions || this.queryRunner?.isTransactionActive) {
-      return underTransactionBinding(this, () => super.stream(), (b) => b.stream());
+      const stream = await underTransactionBinding(this, () => super.stream(), (b) => b.stream());
+      if (this.queryRunner) failStreamOnConnectionLoss(this.queryRunner, stream);
+      return stream;
     }
     const { runner, finish } = await openScopedTransaction(scope.registry, scope);
     try {
       const stream = await this.clone().setQueryRunner(runner).stream();
+      failStreamOnConnectionLoss(runner, stream);
       stream.once('end', () => void finish(true));
       stream.once('error', () => void finish(false));
       stream.once('close', () => void finish(true));
@@ -185,20 +200,54 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
 
   // Under row-level security PostgreSQL refuses ON CONFLICT DO UPDATE on a row the policy
   // hides (rather than skipping it): the conflicting row is another tenant's.
-  override execute(): Promise<any> {
+  override async execute(): Promise<any> {
     const scope = this[SCOPE];
-    if (!scope?.registry.rls || !this.expressionMap.onUpdate) return super.execute();
-    return super.execute().catch((error: unknown) => {
+    const map = this.expressionMap;
+    const select = scopedSelect(this);
+    const sides = map.mainAlias?.hasMetadata && !insertTarget(this) ? junctionTarget(scope, map.mainAlias.metadata, 'insert') : undefined;
+    if (sides && !map.insertFromSelect) await assertJunctionRowsInTenant(scope!, map.mainAlias!.metadata, sides, this.getValueSets(), select, usableRunner(this));
+    try {
+      return rememberInserted(this, await super.execute());
+    } catch (error) {
       const scoped = insertTarget(this);
-      if (scoped && isRowLevelSecurityViolation(error)) {
+      // Under row-level security PostgreSQL 15 refuses ON CONFLICT DO UPDATE on a row the policy
+      // hides (rather than skipping it): the conflicting row is another tenant's.
+      if (scoped && scope?.registry.rls && map.onUpdate && isRowLevelSecurityViolation(error)) {
         throw new TenantMismatchError(
           `upsert on tenant-scoped ${scoped.metadata.name}: the conflicting row belongs to another tenant, and row-level security refused to update it. Nothing was written.`,
-          { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId },
+          { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId, cause: error },
         );
       }
+      if (scoped && !scoped.tenantTable) throw (await tenantForeignKeyError(scope!, scoped.metadata, error, this.getValueSets(), map.onUpdate ? 'upsert' : 'insert', select)) ?? error;
       throw error;
-    });
+    }
   }
+
+}
+
+/** The builder's runner while it can still run statements (a lookup after an error, a check before). */
+function usableRunner(qb: object): QueryRunner | undefined {
+  const runner = runnerOf(qb);
+  return runner && !runner.isReleased ? runner : undefined;
+}
+
+/** A scoped select of another entity, on the builder's runner: for checks that belong to its write. */
+function scopedSelect(qb: (InsertQueryBuilder<any> | UpdateQueryBuilder<any>) & ScopeCarrier) {
+  return (target: EntityMetadata) => withScope(qb.connection.createQueryBuilder(target.target, 'ref', usableRunner(qb)), qb[SCOPE]);
+}
+
+/**
+ * Rows a tenant inserts (a plain insert: an upsert's ids may be stale on some drivers) are its
+ * own: a check of them later on the same runner needs no query (known-rows.ts).
+ */
+function rememberInserted(qb: InsertQueryBuilder<any> & ScopeCarrier, result: any): any {
+  const scoped = insertTarget(qb);
+  const metadata = scoped?.metadata;
+  if (metadata && !scoped.tenantTable && !qb.expressionMap.onUpdate && !metadata.hasMultiplePrimaryKeys && runnerOf(qb)) {
+    const key = metadata.primaryColumns[0]!;
+    rememberIds(runnerOf(qb), qb[SCOPE]!, metadata, (result?.identifiers ?? []).map((id: ObjectLiteral) => id && key.getEntityValue(id)));
+  }
+  return result;
 }
 
 function isRowLevelSecurityViolation(error: unknown): boolean {
@@ -212,7 +261,25 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
     const map = this.expressionMap;
     const scoped = map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'update') : undefined;
     if (scoped) guardTenantUnchanged(map.valuesSet, scoped, this[SCOPE]!, 'update');
+    else if (map.mainAlias?.hasMetadata && junctionTarget(this[SCOPE], map.mainAlias.metadata, 'update')) {
+      throw refused(this[SCOPE], new UnsafeQueryError(
+        `update of ${map.mainAlias.metadata.name} would re-point links between tenant-scoped rows. Use relation().addAndRemove() (checked), or { safe: false } on purpose.`,
+        { entity: map.mainAlias.metadata.name, operation: 'update', tenant: this[SCOPE]!.tenantId },
+      ));
+    }
     return super.createUpdateExpression();
+  }
+
+  // A composite tenant key refusing a relation set to another tenant's row: a TenantMismatchError.
+  override async execute(): Promise<any> {
+    try {
+      return await super.execute();
+    } catch (error) {
+      const map = this.expressionMap;
+      const scoped = map.mainAlias?.hasMetadata ? this[SCOPE]?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
+      if (!scoped || !map.valuesSet || typeof map.valuesSet !== 'object') throw error;
+      throw (await tenantForeignKeyError(this[SCOPE]!, scoped.metadata, error, [map.valuesSet as ObjectLiteral], 'update', scopedSelect(this))) ?? error;
+    }
   }
 }
 
@@ -221,6 +288,14 @@ class ScopedDeleteQueryBuilder extends carryScope(DeleteQueryBuilder as Erased<D
   protected override createDeleteExpression(): string {
     refuseTenantRowDelete(this, 'delete');
     return super.createDeleteExpression();
+  }
+
+  // A deleted id may come back as another tenant's row: the runner forgets what it knew of the entity.
+  override execute(): Promise<any> {
+    const metadata = this.expressionMap.mainAlias?.hasMetadata ? this.expressionMap.mainAlias.metadata : undefined;
+    const runner = runnerOf(this);
+    if (metadata && runner) forgetIds(runner, metadata);
+    return super.execute();
   }
 }
 

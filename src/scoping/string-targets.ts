@@ -3,6 +3,7 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { QueryExpressionMap } from 'typeorm/query-builder/QueryExpressionMap.js';
 import { MissingTenantError, UnsafeQueryError } from '../errors.js';
 import type { ScopeContext } from './scope-context.js';
+import { refused } from './refusal.js';
 
 // TypeORM's own fromDummy() selects from this constant subquery (no rows of any table).
 const dummyFrom = '(SELECT 1 AS dummy_column)';
@@ -20,11 +21,11 @@ function targetOf(metadata: EntityMetadata): EntityTarget<ObjectLiteral> {
 }
 
 function refuse(scope: ScopeContext, operation: string, target: string, why: string): never {
-  throw new UnsafeQueryError(
+  throw refused(scope, new UnsafeQueryError(
     `${operation}("${target.slice(0, 80)}") ${why} A tenant manager only reads tables it can scope: ` +
       'use the entity class (em.createQueryBuilder(Post, "p")), or pass { safe: false } on purpose.',
     { operation, tenant: scope.tenantId },
-  );
+  ));
 }
 
 /**
@@ -65,11 +66,11 @@ export function resolveStringTarget(scope: ScopeContext | undefined, target: unk
   const guarded = resolution.resembles.some((m) => registry.scopedEntity(m));
   if (scope.tenantId === undefined) {
     if (!guarded) return target;
-    throw new MissingTenantError(
+    throw refused(scope, new MissingTenantError(
       `${operation}("${trimmed.slice(0, 80)}") may name a tenant-scoped table and ran with no tenant bound. ` +
         'Use tenancy.manager(tenantId), run it inside tenancy.run(tenantId, fn), or pass { safe: false } on purpose.',
       { operation },
-    );
+    ));
   }
   if (resolution.qualified || guarded) {
     refuse(scope, operation, trimmed, `is not a table of this DataSource${guarded ? ' (it shares its name with a tenant-scoped table)' : ''}.`);

@@ -4,6 +4,24 @@ import { MissingTenantError } from '../errors.js';
 /** A tenant id: the tenant entity's primary key value. */
 export type TenantId = string | number;
 
+/**
+ * A tenant entity, read by its primary key property: any object but the values
+ * that are never one — a `Date`, an array, `Map` or `Set`, a function, a promise
+ * (a forgotten `await`).
+ */
+export type TenantObject =
+  | (object & { readonly then?: never; readonly getTime?: never; readonly bind?: never; readonly [Symbol.iterator]?: never })
+  | { readonly [key: string]: unknown };
+
+/**
+ * What names a tenant in `tenancy.manager()`, `tenancy.run()` and `tenancy.open()`:
+ * its id (`number` or `string`; `bigint` too for a bigint key) or a tenant entity
+ * with its key set. `null`, `undefined`, booleans, dates, arrays, functions and
+ * promises do not compile; whether the id fits the key's column type is checked at
+ * run time (`MissingTenantError`).
+ */
+export type TenantRef = TenantId | bigint | TenantObject;
+
 /** How tenant ids of one DataSource are checked, from the tenant key's column type. */
 export type TenantKeyKind = 'integer' | 'bigint' | 'uuid' | 'string';
 

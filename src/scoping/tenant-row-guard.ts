@@ -7,25 +7,26 @@ import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js'
 import type { ScopedEntity } from './scope-registry.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
 import { scopedTarget } from './tenant-criterion.js';
+import { refused } from './refusal.js';
 
 // Rule 9: through a tenant manager the tenant table is scoped by its own primary key. Reads
 // and updates get `id = :tenant` like any scoped entity gets `tenant_id = :tenant`; what is
 // left here are the writes that would create or delete tenant rows, and ids named up front.
 
 function otherTenant(scoped: ScopedEntity, scope: ScopeContext, operation: string, value: unknown): TenantMismatchError {
-  return new TenantMismatchError(
+  return refused(scope, new TenantMismatchError(
     `${operation} on the tenant table ${scoped.metadata.name} names tenant ${describeValue(value)}, but this manager is bound to tenant ${String(scope.tenantId)}. ` +
       'A tenant manager reads and changes only its own tenant row.',
     { entity: scoped.metadata.name, operation, tenant: scope.tenantId },
-  );
+  ));
 }
 
 function notThroughTenant(scoped: ScopedEntity, scope: ScopeContext, operation: string, what: string): UnsafeQueryError {
-  return new UnsafeQueryError(
+  return refused(scope, new UnsafeQueryError(
     `${operation} on the tenant table ${scoped.metadata.name} would ${what} through the manager of tenant ${String(scope.tenantId)}. ` +
       'Create and remove tenants with tenancy.tenants.create()/remove(), or use a { safe: false } manager on purpose.',
     { entity: scoped.metadata.name, operation, tenant: scope.tenantId },
-  );
+  ));
 }
 
 /** Inserts into the tenant table through a tenant manager: another tenant's id is a mismatch, any other row would create a tenant. */

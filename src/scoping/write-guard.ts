@@ -4,14 +4,15 @@ import type { ScopeContext } from './scope-context.js';
 import { describeValue } from './describe-value.js';
 import type { ScopedEntity } from './scope-registry.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
+import { refused } from './refusal.js';
 
 function mismatch(scoped: ScopedEntity, scope: ScopeContext, operation: string, value: unknown): TenantMismatchError {
   const shown = describeValue(value);
-  return new TenantMismatchError(
+  return refused(scope, new TenantMismatchError(
     `${operation} on ${scoped.metadata.name} would set ${scoped.column.propertyName} to ${shown}, but this manager is bound to tenant ${String(scope.tenantId)}. ` +
       `Leave ${scoped.column.propertyName} unset (it is filled in) or use the manager of the tenant that owns the row.`,
     { entity: scoped.metadata.name, operation, tenant: scope.tenantId },
-  );
+  ));
 }
 
 /**

@@ -1,6 +1,8 @@
+import pLimit from 'p-limit';
 import type { DataSource, DeepPartial, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
-import { resolveTenantId, type TenantId, type TenantKey } from '../scoping/tenant-key.js';
+import { TenancyConfigError } from '../errors.js';
+import { resolveTenantId, type TenantId, type TenantKey, type TenantRef } from '../scoping/tenant-key.js';
 import type { StorageStrategy } from './storage-strategy.js';
 import { inOwnTransaction } from './in-transaction.js';
 
@@ -28,6 +30,20 @@ export interface MigrateAllOptions {
   onProgress?: (progress: MigrationProgress) => void;
 }
 
+/** Options of `tenancy.tenants.exists()`. */
+export interface TenantExistsOptions {
+  /**
+   * Answer from memory when this tenant was found to exist at most `maxAge`
+   * milliseconds ago (in this process); otherwise look it up. Only tenants found to
+   * exist are remembered, so a new tenant is accepted at once. Defaults to `0`:
+   * always look it up.
+   */
+  maxAge?: number;
+}
+
+/** Tenants remembered by `exists()`, at most; the longest unused are forgotten first. */
+const MAX_REMEMBERED = 10_000;
+
 /**
  * `tenancy.tenants`: creating, listing and removing tenants for every strategy.
  * The tenant row and the tenant's storage (schema or database) are created and
@@ -37,6 +53,12 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
   readonly #dataSource: DataSource;
   readonly #strategy: StorageStrategy;
   readonly #key: () => TenantKey;
+  /** When each tenant was last found to exist (performance.now()), in least-recently-used order. */
+  readonly #found = new Map<TenantId, number>();
+  /** Lookups in flight, shared by concurrent callers. */
+  readonly #lookups = new Map<TenantId, Promise<boolean>>();
+  /** Bumped by every remove(): a lookup that started before it must not remember its answer. */
+  #removals = 0;
 
   /** @internal */
   constructor(dataSource: DataSource, strategy: StorageStrategy, key: () => TenantKey) {
@@ -80,13 +102,82 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
     }
   }
 
-  /** Drops the tenant's storage and its row (row strategy: its rows go with it through ON DELETE CASCADE). */
-  async remove(tenant: unknown): Promise<void> {
+  /**
+   * Drops the tenant's storage and its row (row strategy: its rows go with it through
+   * ON DELETE CASCADE). `exists()` answers `false` for it from then on, remembered or not.
+   */
+  async remove(tenant: TenantRef): Promise<void> {
     const tenantId = resolveTenantId(tenant, this.#key(), 'tenants.remove()');
-    await inOwnTransaction(this.#dataSource, async (runner) => {
-      await this.#strategy.drop(tenantId, runner);
-      await runner.manager.delete(this.#metadata.target, { [this.#key().column.propertyName]: tenantId });
-    });
+    try {
+      await inOwnTransaction(this.#dataSource, async (runner) => {
+        await this.#strategy.drop(tenantId, runner);
+        await runner.manager.delete(this.#metadata.target, { [this.#key().column.propertyName]: tenantId });
+      });
+    } finally {
+      this.#forget(tenantId);
+    }
+  }
+
+  /**
+   * Whether a row of the tenant entity has this tenant's key: one primary-key lookup
+   * on the main DataSource, or, with
+   * `maxAge`, the remembered answer of an earlier lookup. Concurrent calls for one
+   * tenant share a lookup. A tenant removed through `remove()` is forgotten at once;
+   * one removed otherwise (SQL, another process) is still reported for up to `maxAge`.
+   * A tenant bound by `tenancy.run()` does not narrow the lookup. A malformed id is a
+   * `MissingTenantError`.
+   *
+   * @example
+   * await tenancy.tenants.exists(2)                     // ... WHERE EXISTS (SELECT 1 FROM "tenants" "Tenant" WHERE "Tenant"."id" = $1)
+   * await tenancy.tenants.exists(2, { maxAge: 5_000 })  // no query when tenant 2 was found in the last 5 s
+   */
+  async exists(tenant: TenantRef, options: TenantExistsOptions = {}): Promise<boolean> {
+    const key = this.#key();
+    const tenantId = resolveTenantId(tenant, key, 'tenants.exists()');
+    const maxAge = options.maxAge ?? 0;
+    if (typeof maxAge !== 'number' || !(maxAge >= 0)) {
+      throw new TenancyConfigError(`tenants.exists() was given maxAge ${String(maxAge)}; pass a number of milliseconds, 0 or more.`, {
+        operation: 'tenants.exists()',
+      });
+    }
+    const foundAt = this.#found.get(tenantId);
+    if (foundAt !== undefined && performance.now() - foundAt < maxAge) {
+      this.#found.delete(tenantId); // most recently used goes last
+      this.#found.set(tenantId, foundAt);
+      return true;
+    }
+    let lookup = this.#lookups.get(tenantId);
+    if (!lookup) {
+      lookup = this.#lookUp(tenantId, key).finally(() => {
+        if (this.#lookups.get(tenantId) === lookup) this.#lookups.delete(tenantId);
+      });
+      this.#lookups.set(tenantId, lookup);
+    }
+    return lookup;
+  }
+
+  async #lookUp(tenantId: TenantId, key: TenantKey): Promise<boolean> {
+    const removals = this.#removals;
+    // A runner of its own: the plain main DataSource, never a tenant's routed storage.
+    const runner = this.#dataSource.createQueryRunner();
+    let found: boolean;
+    try {
+      found = await runner.manager.existsBy(this.#metadata.target, { [key.column.propertyName]: tenantId });
+    } finally {
+      await runner.release();
+    }
+    this.#found.delete(tenantId);
+    if (found && removals === this.#removals) {
+      this.#found.set(tenantId, performance.now());
+      if (this.#found.size > MAX_REMEMBERED) this.#found.delete(this.#found.keys().next().value!);
+    }
+    return found;
+  }
+
+  #forget(tenantId: TenantId): void {
+    this.#removals++;
+    this.#found.delete(tenantId);
+    this.#lookups.delete(tenantId);
   }
 
   /** Ids of every tenant, in key order. */
@@ -96,31 +187,34 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
   }
 }
 
-/** Runs `work` for every item with at most `concurrency` at once; failures are collected, not thrown. */
+/**
+ * Runs `work` for every item with at most `concurrency` at once (p-limit: its 3.x line, CommonJS,
+ * so the CJS build loads it under Jest too); failures are collected, not thrown.
+ */
 export async function forEachTenant(
   tenants: TenantId[],
   work: (tenant: TenantId) => Promise<void>,
   { concurrency = 4, onProgress }: MigrateAllOptions = {},
 ): Promise<MigrationSummary> {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new TenancyConfigError(`migrateAll({ concurrency }) must be a positive integer, not ${String(concurrency)}.`, { operation: 'tenancy.migrateAll()' });
+  }
   const succeeded: TenantId[] = [];
   const failed: Array<{ tenant: TenantId; error: unknown }> = [];
-  let next = 0;
   let done = 0;
-  const worker = async () => {
-    while (next < tenants.length) {
-      const tenant = tenants[next++]!;
-      let error: unknown;
-      try {
-        await work(tenant);
-        succeeded.push(tenant);
-      } catch (e) {
-        error = e;
-        failed.push({ tenant, error });
-      }
-      done++;
-      onProgress?.({ tenant, done, total: tenants.length, ok: error === undefined, error });
+  const limit = pLimit(concurrency);
+  const migrate = async (tenant: TenantId) => {
+    let error: unknown;
+    try {
+      await work(tenant);
+      succeeded.push(tenant);
+    } catch (e) {
+      error = e;
+      failed.push({ tenant, error });
     }
+    done++;
+    onProgress?.({ tenant, done, total: tenants.length, ok: error === undefined, error });
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, tenants.length)) }, worker));
+  await Promise.all(tenants.map((tenant) => limit(() => migrate(tenant))));
   return { total: tenants.length, succeeded, failed };
 }

@@ -11,6 +11,7 @@ import { readSchema, type SchemaFacts } from './schema.js';
 import { collectSeeded, createTenants, defaultSeed, snapshot } from './seed.js';
 import type { IsolationReport, ProbeTenantIsolationOptions, TenancyUnderTest, TenantLabel } from './types.js';
 import { writeProbes } from './write-probes.js';
+import { tenantRowProbes, wayInReadProbes, wayInWriteProbes } from './way-in-probes.js';
 
 type Snapshot = Map<EntityMetadata, Record<TenantLabel, Set<string>>>;
 
@@ -161,13 +162,22 @@ export async function probeTenantIsolation(options: ProbeTenantIsolationOptions)
       else probed.add(metadata);
     }
     const subjects = await plantReferences(ctx, probed, unavailable, undo);
-    for (const scoped of facts.probed) if (probed.has(scoped.metadata)) await readProbes(ctx, scoped);
+    for (const scoped of facts.probed) {
+      if (!probed.has(scoped.metadata)) continue;
+      await readProbes(ctx, scoped);
+      await wayInReadProbes(ctx, scoped);
+    }
     for (const subject of subjects) await relationProbes(ctx, subject);
     // Writes run on the data as seeded: the planted references are taken back first.
     const problems: string[] = [];
     await undoAll(undo, problems);
     if (problems.length > 0) throw new Error(problems.join('; '));
-    for (const scoped of facts.probed) if (probed.has(scoped.metadata)) await writeProbes(ctx, scoped);
+    for (const scoped of facts.probed) {
+      if (!probed.has(scoped.metadata)) continue;
+      await writeProbes(ctx, scoped);
+      await wayInWriteProbes(ctx, scoped);
+    }
+    await tenantRowProbes(ctx);
   } finally {
     cleanup = await cleanUp(ctx, facts, before, createdTenants, undo);
   }

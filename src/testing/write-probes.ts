@@ -17,7 +17,7 @@ function differences(before: RawRow, after: RawRow): string[] {
 }
 
 /** Puts a row a leaking write changed or deleted back as it was, so the next probe starts from the seeded state. */
-async function restore(ctx: ProbeContext, metadata: EntityMetadata, before: RawRow, owner: TenantId, after: RawRow | undefined): Promise<void> {
+async function restore(ctx: ProbeContext, metadata: EntityMetadata, before: RawRow, owner: TenantId | undefined, after: RawRow | undefined): Promise<void> {
   try {
     if (after) await ctx.raw.update(metadata, before, before, owner);
     else await ctx.raw.insert(metadata, before, owner);
@@ -26,8 +26,8 @@ async function restore(ctx: ProbeContext, metadata: EntityMetadata, before: RawR
   }
 }
 
-/** Runs a write and checks, raw, that the row it aimed at is still there and unchanged. */
-async function leavesUnchanged(ctx: ProbeContext, metadata: EntityMetadata, row: RawRow, owner: TenantId, write: () => Promise<unknown>): Promise<Outcome> {
+/** Runs a write and checks, raw, that the row it aimed at is still there and unchanged (`owner`: its tenant, for RLS; none for the tenant table). */
+export async function leavesUnchanged(ctx: ProbeContext, metadata: EntityMetadata, row: RawRow, owner: TenantId | undefined, write: () => Promise<unknown>): Promise<Outcome> {
   const before = await ctx.raw.rowByKey(metadata, row, owner);
   if (!before) return { passed: false, detail: 'could not check: the row is gone (an earlier probe deleted it)' };
   let outcome: string;

@@ -16,6 +16,8 @@ import {
   RelationLoader,
   SoftDeleteQueryBuilder,
 } from '../../src/internal/typeorm/deep-imports.js';
+import { buildEntityMetadatasOffline } from '../../src/internal/typeorm/offline-metadata.js';
+import { blogEntities } from '../fixtures/blog.js';
 
 // Everything typeorm-tenancy reads or overrides that TypeORM does not document.
 // When a TypeORM upgrade changes one of them, the failing test names it and the
@@ -96,6 +98,27 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     expect(['migrationsSchema', 'migrationsTable', 'migrationsTableName', 'migrationsDatabase'].filter((f) => !(f in executor))).toEqual([]);
     expect(executor.migrationsTable).toBe('migrations');
     expect(typeof (MigrationExecutor.prototype as unknown as Record<string, unknown>).getMigrations).toBe('function');
+  });
+
+  it('offline-metadata.ts: EntityMetadataBuilder without a connection builds what initialize() builds, lazy getters only through relationLoader', async () => {
+    const refuse = (paths: string[]): never => {
+      throw new Error(`paths ${paths.join()}`);
+    };
+    const shape = (metadatas: Array<{ name: string; tablePath: string; columns: Array<{ databaseName: string; type: unknown }>; foreignKeys: unknown[]; indices: unknown[] }>) =>
+      metadatas
+        .map((m) => ({ name: m.name, table: m.tablePath, columns: m.columns.map((c) => `${c.databaseName}:${String(c.type)}`).sort(), fks: m.foreignKeys.length, indices: m.indices.length }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    const offline = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: blogEntities });
+    const lazyCalls: unknown[] = [];
+    offline.relationLoader.enableLazyLoad = (...args: unknown[]) => void lazyCalls.push(args);
+    const built = buildEntityMetadatasOffline(offline, refuse);
+    expect(offline.isInitialized).toBe(false);
+    expect(offline.entityMetadatas).toEqual([]);
+    expect(lazyCalls).toEqual([]); // the builder reached the DataSource's loader only through the view
+    const live = await new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: blogEntities }).initialize();
+    expect(shape(built)).toEqual(shape(live.entityMetadatas));
+    await live.destroy();
+    expect(() => buildEntityMetadatasOffline(new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: ['x/*.js'] }), refuse)).toThrow('paths x/*.js');
   });
 
   it('tenancy.ts: lazy relation getters bind to dataSource.relationLoader while metadata is built', () => {

@@ -3,13 +3,11 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminQuery, createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { fixtures, runCli, runNode, skipUnbuilt } from './run-cli.js';
+import { fixtures, runCli, runNode } from './run-cli.js';
 
 // The built binary on PostgreSQL: the schema strategy's migrate:all, and rls:sql / rls:verify.
 const noServer = !inject('pgUrl');
 if (noServer && process.env.CI === 'true') throw new Error('No PostgreSQL server for the CLI tests in CI (pgUrl is empty).');
-const skip = skipUnbuilt || noServer;
-const why = skipUnbuilt ? 'no dist/, run `npm run build`' : 'no PostgreSQL server';
 
 /** Runs SQL on a test database (not through the CLI). */
 async function sql(url: string, text: string): Promise<Array<Record<string, unknown>>> {
@@ -22,7 +20,7 @@ async function sql(url: string, text: string): Promise<Array<Record<string, unkn
   }
 }
 
-describe.skipIf(skip)(skip ? `typeorm-tenancy CLI on PostgreSQL (SKIPPED: ${why})` : 'typeorm-tenancy CLI on PostgreSQL', { timeout: 90_000 }, () => {
+describe.skipIf(noServer)(noServer ? 'typeorm-tenancy CLI on PostgreSQL (SKIPPED: no PostgreSQL server)' : 'typeorm-tenancy CLI on PostgreSQL', { timeout: 90_000 }, () => {
   describe('shards', () => {
     const dbs: TestDatabase[] = [];
     let env: Record<string, string>;

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { fixtures, runCli, skipUnbuilt } from './run-cli.js';
+import { fixtures, runCli } from './run-cli.js';
 
 // The built binary against SQLite data source modules in a temp file, so state persists
 // between invocations as it would for a user.
@@ -17,7 +17,7 @@ beforeEach(() => {
 
 const commands = ['tenants:add', 'tenants:list', 'tenants:remove', 'migrate:all', 'rls:sql', 'rls:verify', 'verify'];
 
-describe.skipIf(skipUnbuilt)(skipUnbuilt ? 'typeorm-tenancy CLI (SKIPPED: no dist/, run `npm run build`)' : 'typeorm-tenancy CLI', { timeout: 60_000 }, () => {
+describe('typeorm-tenancy CLI', { timeout: 60_000 }, () => {
   it('--help lists every command and the data source contract', async () => {
     const { code, stdout } = await runCli(['--help']);
     expect(code).toBe(0);
@@ -62,13 +62,26 @@ describe.skipIf(skipUnbuilt)(skipUnbuilt ? 'typeorm-tenancy CLI (SKIPPED: no dis
     const listed = await cli('tenants:list');
     expect(listed.code).toBe(0);
     expect(listed.stdout.split('\n')).toEqual([
-      'id  name     plan  seats  active',
-      '--  -------  ----  -----  ------',
-      '1   acme     free  1      true',
-      '2   globex   pro   5      false',
-      '3   initech  team  3      true',
+      '┌────┬─────────┬──────┬───────┬────────┐',
+      '│ id │ name    │ plan │ seats │ active │',
+      '├────┼─────────┼──────┼───────┼────────┤',
+      '│ 1  │ acme    │ free │ 1     │ true   │',
+      '│ 2  │ globex  │ pro  │ 5     │ false  │',
+      '│ 3  │ initech │ team │ 3     │ true   │',
+      '└────┴─────────┴──────┴───────┴────────┘',
       '',
     ]);
+    // Columns line up as a terminal shows them: a CJK character takes two columns.
+    expect(await cli('tenants:add', '--name', '株式会社')).toMatchObject({ code: 0, stdout: '4\n' });
+    expect((await cli('tenants:list')).stdout.split('\n').slice(1, 7)).toEqual([
+      '│ id │ name     │ plan │ seats │ active │',
+      '├────┼──────────┼──────┼───────┼────────┤',
+      '│ 1  │ acme     │ free │ 1     │ true   │',
+      '│ 2  │ globex   │ pro  │ 5     │ false  │',
+      '│ 3  │ initech  │ team │ 3     │ true   │',
+      '│ 4  │ 株式会社 │ free │ 1     │ true   │',
+    ]);
+    await cli('tenants:remove', '4');
 
     expect(await cli('tenants:remove', '2')).toMatchObject({ code: 0, stdout: 'Removed Tenant 2.\n' });
     const again = await cli('tenants:remove', '2');
@@ -110,9 +123,50 @@ describe.skipIf(skipUnbuilt)(skipUnbuilt ? 'typeorm-tenancy CLI (SKIPPED: no dis
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stdout).toBe('');
     }
-    const noName = await cli('tenants:add');
-    expect(noName.code).toBe(1);
-    expect(noName.stderr).toMatch(/^error: .*NOT NULL constraint failed: tenants\.name/);
+    // Required values are checked from the metadata before anything is written.
+    const needsName = 'error: Tenant needs a value for "name" (NOT NULL, no default). Pass --name <value>, or --json \'{"name":"…"}\'.\n';
+    for (const args of [['tenants:add'], ['tenants:add', '--plan', 'pro'], ['tenants:add', '--json', '{"name":null}']]) {
+      expect(await cli(...args), args.join(' ')).toMatchObject({ code: 2, stdout: '', stderr: needsName });
+    }
+    expect(JSON.parse((await cli('tenants:list', '--json')).stdout)).toEqual([]);
+    // What only the database can refuse is its error, exit code 1.
+    const refused = await cli('tenants:add', '--json', '{"name":"acme","id":"not a number"}');
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toMatch(/^error: /);
+  });
+
+  it('rls:sql prints the policies without connecting (unreachable database); without rowLevelSecurity rls:* exit with code 2', async () => {
+    const offline = { CLI_FIXTURE_PG_URL: 'postgres://nobody@127.0.0.1:1/none', CLI_FIXTURE_SYNCHRONIZE: '0' };
+    const unbound = `NULLIF(current_setting('app.tenant_id', true), '') IS NULL`;
+    const up = await runCli(['-d', fixtures.cjs, 'rls:sql'], { ...offline, CLI_FIXTURE_RLS: '1' });
+    expect(up).toMatchObject({ code: 0, stderr: '' });
+    expect(up.stdout.split('\n')).toEqual([
+      'ALTER TABLE "notes" ENABLE ROW LEVEL SECURITY;',
+      'ALTER TABLE "notes" FORCE ROW LEVEL SECURITY;',
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "notes";',
+      `CREATE POLICY "tenancy_isolation" ON "notes" USING ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer) WITH CHECK ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::integer);`,
+      // The tenant table: a bound transaction sees and updates its own row only, and inserts or deletes none.
+      'ALTER TABLE "tenants" ENABLE ROW LEVEL SECURITY;',
+      'ALTER TABLE "tenants" FORCE ROW LEVEL SECURITY;',
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "tenants";',
+      `CREATE POLICY "tenancy_isolation" ON "tenants" USING ((${unbound}) OR ("id" = NULLIF(current_setting('app.tenant_id', true), '')::integer)) WITH CHECK ((${unbound}) OR ("id" = NULLIF(current_setting('app.tenant_id', true), '')::integer));`,
+      'DROP POLICY IF EXISTS "tenancy_isolation_insert" ON "tenants";',
+      `CREATE POLICY "tenancy_isolation_insert" ON "tenants" AS RESTRICTIVE FOR INSERT WITH CHECK (${unbound});`,
+      'DROP POLICY IF EXISTS "tenancy_isolation_delete" ON "tenants";',
+      `CREATE POLICY "tenancy_isolation_delete" ON "tenants" AS RESTRICTIVE FOR DELETE USING (${unbound});`,
+      '',
+    ]);
+    const down = await runCli(['-d', fixtures.cjs, 'rls:sql', '--down'], { ...offline, CLI_FIXTURE_RLS: '1' });
+    expect(down).toMatchObject({ code: 0, stderr: '', stdout: expect.stringMatching(/^DROP POLICY IF EXISTS "tenancy_isolation" ON "notes";\n/) });
+    // rls:verify needs the database: the connection error, exit code 1.
+    expect(await runCli(['-d', fixtures.cjs, 'rls:verify'], { ...offline, CLI_FIXTURE_RLS: '1' })).toMatchObject({ code: 1, stderr: expect.stringMatching(/ECONNREFUSED/) });
+    for (const command of ['rls:sql', 'rls:verify']) {
+      expect(await runCli(['-d', fixtures.cjs, command], offline)).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: `error: ${command} needs a Tenancy created with rowLevelSecurity (PostgreSQL); the data source module's Tenancy has none. Pass new Tenancy(dataSource, { rowLevelSecurity: true }).\n`,
+      });
+    }
   });
 
   it.each([
@@ -186,10 +240,12 @@ describe.skipIf(skipUnbuilt)(skipUnbuilt ? 'typeorm-tenancy CLI (SKIPPED: no dis
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, problems: [{ kind: 'global-unique', subject: 'notes(title)' }] });
   });
 
-  it('rls:sql without rowLevelSecurity says how to turn it on', async () => {
+  it('rls:sql without rowLevelSecurity says how to turn it on, exit code 2 (a configuration error)', async () => {
     const result = await runCli(['-d', fixtures.cjs, 'rls:sql'], env);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe('error: TENANCY_CONFIG: tenancy.rls needs new Tenancy(dataSource, { rowLevelSecurity: true }) on PostgreSQL.\n');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "error: rls:sql needs a Tenancy created with rowLevelSecurity (PostgreSQL); the data source module's Tenancy has none. Pass new Tenancy(dataSource, { rowLevelSecurity: true }).\n",
+    );
   });
 
   it('prints its version', async () => {

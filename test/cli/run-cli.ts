@@ -1,14 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-// The CLI tests run the BUILT binary, as a user would: `npm run build` first (CI does).
+// The CLI tests run the BUILT binary, as a user would (test/support/build-setup.ts builds dist/ first).
 export const root = join(import.meta.dirname, '..', '..');
 export const cliPath = join(root, 'dist', 'cli.cjs');
-const built = [cliPath, join(root, 'dist', 'index.cjs'), join(root, 'dist', 'index.mjs')].every((file) => existsSync(file));
-// CI builds before testing, so a missing dist/ there is a failure, never a skip.
-export const skipUnbuilt = !built && process.env.CI !== 'true';
-if (skipUnbuilt) console.warn('[cli tests] SKIPPED: no dist/cli.cjs; run `npm run build` first.');
 
 export const fixtures = {
   cjs: join(root, 'test', 'fixtures', 'cli-data-source.cjs'),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingTenantError, TenancyConfigError, TenancyError, UnsafeQueryError } from '../../src/index.js';
+import { MissingTenantError, TenancyConfigError, TenancyError, type TenantRef, UnsafeQueryError } from '../../src/index.js';
 import { Post, Tag } from '../fixtures/blog.js';
 import { conformanceCases, createBlogWorld, type BlogWorld } from '../support/blog-world.js';
 
@@ -71,8 +71,9 @@ describe.each(await conformanceCases())('refusals and bad input on $name', (c) =
     ['a boolean', true],
     ['an SQL fragment', "1' OR '1'='1"],
   ])('tenancy.manager(%s) is a MissingTenantError', (_label, value) => {
-    expect(() => w.tenancy.manager(value)).toThrow(MissingTenantError);
-    expect(() => w.tenancy.manager(value)).toThrow(TenancyError);
+    // Bad input on purpose (the types refuse it): the run-time check.
+    expect(() => w.tenancy.manager(value as TenantRef)).toThrow(MissingTenantError);
+    expect(() => w.tenancy.manager(value as TenantRef)).toThrow(TenancyError);
   });
 
   it('safe given as a string is a TenancyConfigError and runs nothing', async () => {

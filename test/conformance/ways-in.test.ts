@@ -1,7 +1,7 @@
 import type { SelectQueryBuilder } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenancyError, TenantMismatchError, UnsafeQueryError } from '../../src/index.js';
-import { Post, Tag, Tenant, User } from '../fixtures/blog.js';
+import { Folder, Post, Tag, Tenant, User } from '../fixtures/blog.js';
 import { conformanceCases, createBlogWorld, type BlogWorld } from '../support/blog-world.js';
 
 // Rule 8 (every way in is the same way in) and rule 9 (the tenant row), on every database and
@@ -174,6 +174,56 @@ describe.each(await conformanceCases())('every way in is the same way in, on $na
     expect(() => em.createQueryBuilder().select('c.title', 'title').from('missing_cte', 'c').getQuery()).toThrow(UnsafeQueryError);
   });
 
+  describe('junction and closure tables (links between tenant rows)', () => {
+    const q = (name: string) => w.dataSource.driver.escape(name);
+
+    it("reading a junction table shows only links between the tenant's own rows", async () => {
+      const em = w.tenancy.manager(w.t1);
+      const links = await em.createQueryBuilder().select(`j.${q('postsId')}`, 'post').addSelect(`j.${q('tagsId')}`, 'tag').from('post_tags', 'j').getRawMany<{ post: number; tag: number }>();
+      const acmeTag = (await w.inspect.findOneByOrFail(Tag, { label: 'acme-tag' })).id;
+      expect(links.map((l) => [Number(l.post), Number(l.tag)]).sort()).toEqual([
+        [w.posts.a1.id, acmeTag],
+        [w.posts.a2.id, acmeTag],
+      ].sort());
+      const joined = await em.createQueryBuilder(Post, 'p').select('p.title', 'title').innerJoin('post_tags', 'j', `j.${q('postsId')} = p.id`).getRawMany<{ title: string }>();
+      expect(joined.map((r) => r.title).sort()).toEqual(['acme-1', 'acme-2']);
+    });
+
+    it("a closure table shows only the tenant's own ancestry", async () => {
+      const em = w.tenancy.manager(w.t1);
+      const ownFolders = new Set((await em.find(Folder)).map((f) => f.id));
+      const rows = await em.createQueryBuilder().select('*').from('folders_closure', 'c').getRawMany<Record<string, number>>();
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) for (const id of Object.values(row)) expect(ownFolders.has(Number(id))).toBe(true);
+    });
+
+    it("writing a junction table: links to another tenant's rows are refused, its links are not deleted", async () => {
+      const em = w.tenancy.manager(w.t1);
+      const links = () => w.inspect.count(Post, { where: {}, relations: { tags: true } });
+      void links;
+      const countLinks = async () => {
+        let n = 0;
+        for (const s of w.inspect.storages) n += Number(((await s.query(`SELECT COUNT(*) AS n FROM ${q('post_tags')}`)) as Array<{ n: number }>)[0]!.n);
+        return n;
+      };
+      const before = await countLinks();
+      const globexTag = (await w.inspect.findOneByOrFail(Tag, { label: 'globex-tag' })).id;
+      const acmeTag = (await w.inspect.findOneByOrFail(Tag, { label: 'acme-tag' })).id;
+      await expect(em.createQueryBuilder().insert().into('post_tags').values({ postsId: w.posts.a1.id, tagsId: globexTag }).execute()).rejects.toBeInstanceOf(TenantMismatchError);
+      await expect(em.createQueryBuilder().insert().into('post_tags').values({ postsId: w.posts.g2.id, tagsId: acmeTag }).execute()).rejects.toBeInstanceOf(TenantMismatchError);
+      const deleted = await em.createQueryBuilder().delete().from('post_tags').where(`${q('tagsId')} = :t`, { t: globexTag }).execute();
+      expect(deleted.affected ?? 0).toBe(0);
+      expect(() => em.createQueryBuilder().update('post_tags').set({ tagsId: globexTag }).where(`${q('postsId')} = :p`, { p: w.posts.a1.id }).getQuery()).toThrow(UnsafeQueryError);
+      expect(await countLinks()).toBe(before);
+      // Own links are written and deleted as usual.
+      const acmeOnly = await w.inspect.findOneByOrFail(Post, { title: 'acme-poisoned' });
+      await em.createQueryBuilder().insert().into('post_tags').values({ postsId: acmeOnly.id, tagsId: acmeTag }).execute();
+      expect(await countLinks()).toBe(before + 1);
+      await em.createQueryBuilder().delete().from('post_tags').where(`${q('postsId')} = :p AND ${q('tagsId')} = :t`, { p: acmeOnly.id, t: acmeTag }).execute();
+      expect(await countLinks()).toBe(before);
+    });
+  });
+
   describe('subqueries from callbacks carry the same tenant or are refused', () => {
     /** Builders a callback could return that are not this tenant's: plain, and another tenant's. */
     const foreign = (): Array<[string, () => SelectQueryBuilder<any>]> => [
@@ -231,6 +281,14 @@ describe.each(await conformanceCases())('every way in is the same way in, on $na
         .innerJoin((qb) => qb.select('x.title', 'title').from(Post, 'x'), 'sub', '1=1')
         .getRawMany<{ title: string }>();
       expect([...new Set(own.map((r) => r.title))].sort()).toEqual(acmeTitles);
+    });
+
+    it("whereExists over fromDummy() of this tenant's builder refuses a plain or another tenant's builder too", () => {
+      const em = w.tenancy.manager(w.t1);
+      for (const [, other] of foreign()) {
+        const inner = other().select('1').from(Post, 'x').where('x.title = :t', { t: 'globex-1' });
+        expect(() => em.createQueryBuilder().select('1', 'hit').fromDummy().whereExists(inner).getQuery()).toThrow(UnsafeQueryError);
+      }
     });
 
     it('INSERT ... SELECT into a shared table reads only through this tenant', async () => {

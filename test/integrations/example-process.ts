@@ -9,11 +9,12 @@ const root = join(import.meta.dirname, '..', '..');
  * Compiles the examples with tsc, as `npm run example:*` does, into a folder of their own
  * (`npm run demo` may be compiling into .tmp/examples at the same time). Returns the folder
  * with `examples/<name>/main.js` under it; it is inside the repository so node_modules resolve.
- * `--noCheck` emits the same files without type-checking them again (`npm run typecheck` does).
+ * `--noCheck` emits the same files without type-checking them again (`npm run typecheck` does);
+ * not incremental, so the build info of .tmp/examples (what `npm run demo` reuses) is left alone.
  */
 export function compileExamples(): { dir: string; remove(): void } {
   const dir = join(root, '.tmp', `test-examples-${randomBytes(4).toString('hex')}`);
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'examples/tsconfig.json', '--noCheck', '--outDir', dir], {
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'examples/tsconfig.json', '--noCheck', '--outDir', dir, '--incremental', 'false'], {
     cwd: root,
     encoding: 'utf8',
     timeout: 120_000,

@@ -1,13 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type ErrorRequestHandler } from 'express';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingTenantError, Tenancy, TenantEntityManager } from '../../src/index.js';
+import { MissingTenantError, type TenancyError, Tenancy, TenantEntityManager, UnknownTenantError, UnsafeQueryError, StorageUnavailableError } from '../../src/index.js';
 import {
   byHeader,
   byHostname,
   bySubdomain,
   type TenantRequest,
+  tenancyErrorHandler,
   tenancyMiddleware,
   tenantManager,
   withDefault,
@@ -23,6 +27,8 @@ describe('typeorm-tenancy/express', () => {
   let acme: number;
   let globex: number;
   const servers: Listening[] = [];
+  /** What tenancyErrorHandler logged (its 5xx errors). */
+  const logged: TenancyError[] = [];
 
   /** An app with the middleware and a few routes that read the tenant in different ways. */
   async function serve(middleware: express.RequestHandler): Promise<number> {
@@ -53,6 +59,14 @@ describe('typeorm-tenancy/express', () => {
       await sleep(1);
       throw new Error(`handler failed in tenant ${String(tenancy.current().tenantId)}`);
     });
+    // Handlers whose code goes wrong in tenancy's ways: the error handler answers them.
+    app.post('/posts/as/:other', async (req) => {
+      await repo.save({ title: 'stolen', tenantId: Number(req.params['other']) }); // TenantMismatchError
+    });
+    app.get('/raw', async () => {
+      await ds.manager.query('SELECT title FROM posts'); // UnsafeQueryError: raw SQL in a tenant context
+    });
+    app.use(tenancyErrorHandler({ log: (error) => logged.push(error) }));
     const onError: ErrorRequestHandler = (error: Error, _req, res, _next) => {
       res.status(500).json({ error: error.message });
     };
@@ -119,10 +133,132 @@ describe('typeorm-tenancy/express', () => {
     }
   });
 
-  it('without `exists`, any well-formed id is bound: a tenant that does not exist sees nothing', async () => {
+  it('checks resolved tenants against the tenant table by default: an unknown tenant is 404, never bound', async () => {
     const port = await serve(tenancyMiddleware(tenancy, { resolve: byHeader('x-tenant-id') }));
-    expect((await http(port, { path: '/posts', headers: { 'x-tenant-id': '999' } })).json()).toEqual([]);
-    expect((await http(port, { path: '/posts', headers: { 'x-tenant-id': 'abc' } })).status).toBe(404);
+    const before = await ds.manager.count(Post, { safe: false });
+    for (const id of ['999', String(globex + 1), 'abc']) {
+      expect(await http(port, { path: '/posts', headers: { 'x-tenant-id': id } })).toMatchObject({ status: 404, text: '{"error":"Not Found"}' });
+      const write = await http(port, { method: 'POST', path: '/posts', headers: { 'x-tenant-id': id, 'content-type': 'application/json' }, body: '{"title":"x"}' });
+      expect(write).toMatchObject({ status: 404, text: '{"error":"Not Found"}' });
+    }
+    expect(await ds.manager.count(Post, { safe: false })).toBe(before);
+    expect((await http(port, { path: '/posts', headers: { 'x-tenant-id': String(acme) } })).json()).toEqual(['acme 1', 'acme 2']);
+
+    // `exists: false` turns the check off: any well-formed id is bound, and reads nothing.
+    const unchecked = await serve(tenancyMiddleware(tenancy, { resolve: byHeader('x-tenant-id'), exists: false }));
+    expect((await http(unchecked, { path: '/posts', headers: { 'x-tenant-id': '999' } })).json()).toEqual([]);
+    expect((await http(unchecked, { path: '/posts', headers: { 'x-tenant-id': 'abc' } })).status).toBe(404);
+  });
+
+  it('a removed tenant is refused at once through tenants.remove(), and within maxAge when deleted behind its back', async () => {
+    const [initech, umbrella] = await ds.manager.save(Tenant, [{ name: 'initech' }, { name: 'umbrella' }]);
+    await tenancy.manager(initech!).save(Post, { title: 'initech 1' });
+    await tenancy.manager(umbrella!).save(Post, { title: 'umbrella 1' });
+    const cached = await serve(tenancyMiddleware(tenancy, { resolve: byHeader('x-tenant-id'), exists: { maxAge: 1000 } }));
+    const get = (t: Tenant) => http(cached, { path: '/posts', headers: { 'x-tenant-id': String(t.id) } });
+    expect((await get(initech!)).json()).toEqual(['initech 1']);
+    expect((await get(umbrella!)).json()).toEqual(['umbrella 1']);
+
+    await tenancy.tenants.remove(initech!);
+    expect(await get(initech!)).toMatchObject({ status: 404, text: '{"error":"Not Found"}' });
+
+    // Deleted with plain SQL: the remembered answer holds until maxAge, then the tenant is refused.
+    const removedAt = performance.now();
+    const runner = ds.createQueryRunner();
+    await runner.query('DELETE FROM tenants WHERE id = ?', [umbrella!.id]).finally(() => runner.release());
+    const stale = await get(umbrella!);
+    if (performance.now() - removedAt < 900) expect(stale.json()).toEqual([]); // still bound (its rows went with it)
+    await sleep(1100 - (performance.now() - removedAt));
+    expect(await get(umbrella!)).toMatchObject({ status: 404, text: '{"error":"Not Found"}' });
+    expect(await get(umbrella!)).toMatchObject({ status: 404 });
+  });
+
+  it('tenants.exists() looks each tenant up once per maxAge, remembers only tenants that exist, and refuses bad ids', async () => {
+    const queries: string[] = [];
+    const probe = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: blogEntities, synchronize: true, logging: ['query'], logger: { logQuery: (q) => void queries.push(q), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} } });
+    const probeTenancy = new Tenancy(probe);
+    await probe.initialize();
+    try {
+      const t = await probe.manager.save(Tenant, { name: 't' });
+      const lookups = () => queries.splice(0).filter((q) => q.startsWith('SELECT') && q.includes('"tenants"')).length;
+      lookups();
+      expect(await Promise.all([1, 2, 3].map(() => probeTenancy.tenants.exists(t.id, { maxAge: 60_000 })))).toEqual([true, true, true]);
+      expect(await probeTenancy.tenants.exists(t, { maxAge: 60_000 })).toBe(true);
+      expect(lookups()).toBe(1); // shared, then remembered
+      expect(await probeTenancy.tenants.exists(t.id)).toBe(true); // maxAge 0: looks again
+      expect(lookups()).toBe(1);
+      expect(await probeTenancy.tenants.exists(t.id + 1, { maxAge: 60_000 })).toBe(false);
+      await probe.manager.save(Tenant, { id: t.id + 1, name: 'new' });
+      lookups();
+      expect(await probeTenancy.tenants.exists(t.id + 1, { maxAge: 60_000 })).toBe(true); // absence was not remembered
+      expect(lookups()).toBe(1);
+      // Inside another tenant's context (where the tenant table is scoped to that tenant's row) the answer is the same.
+      expect(await probeTenancy.run(t.id, () => probeTenancy.tenants.exists(t.id + 1))).toBe(true);
+      expect(await probeTenancy.run(t.id + 1, () => probeTenancy.tenants.exists(t.id + 2))).toBe(false);
+      await expect(probeTenancy.tenants.exists('abc' as unknown as number)).rejects.toBeInstanceOf(MissingTenantError);
+      await expect(probeTenancy.tenants.exists(t.id, { maxAge: -1 })).rejects.toThrow(/maxAge -1/);
+    } finally {
+      await probe.destroy();
+    }
+  });
+
+  it('tenancyErrorHandler answers TenancyErrors with their status and a body that names nothing; other errors pass on', async () => {
+    const port = await serve(tenancyMiddleware(tenancy, { resolve: byHeader('x-tenant-id') }));
+    logged.length = 0;
+    const headers = { 'x-tenant-id': String(acme) };
+    const mismatch = await http(port, { method: 'POST', path: `/posts/as/${globex}`, headers });
+    expect(mismatch).toMatchObject({ status: 403, text: '{"error":"Forbidden"}' });
+    expect(await tenancy.manager(globex).count(Post)).toBe(1);
+    const unsafe = await http(port, { path: '/raw', headers });
+    expect(unsafe).toMatchObject({ status: 500, text: '{"error":"Internal Server Error"}' });
+    expect(logged).toHaveLength(1); // 5xx are logged, 4xx are the client's
+    expect(logged[0]).toBeInstanceOf(UnsafeQueryError);
+    const plain = await http(port, { path: '/fail', headers });
+    expect(plain.json()).toEqual({ error: `handler failed in tenant ${acme}` }); // not a TenancyError: the app's handler
+
+    // No tenant bound for the route: scoped reads refuse with MissingTenantError → 400.
+    const bare = express();
+    bare.get('/posts', async (_req, res) => void res.json(await ds.getRepository(Post).find()));
+    // Unknown tenants sent to the error handler instead of answered by the middleware.
+    bare.use(tenancyMiddleware(tenancy, { resolve: byHeader('x-tenant-id'), onUnknown: (_req, _res, next) => next(new UnknownTenantError('no such tenant: 999')) }));
+    bare.get('/scoped', (_req, res) => void res.json('bound'));
+    bare.use(tenancyErrorHandler({ log: (error) => logged.push(error) }));
+    const server = await listen(bare);
+    servers.push(server);
+    expect(await http(server.port, { path: '/posts' })).toMatchObject({ status: 400, text: '{"error":"Bad Request"}' });
+    expect(await http(server.port, { path: '/scoped', headers: { 'x-tenant-id': '999' } })).toMatchObject({ status: 404, text: '{"error":"Not Found"}' });
+    expect(logged).toHaveLength(1);
+  });
+
+  it('tenancyErrorHandler: a tenant database that cannot be opened is 503 for its tenant only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenancy-express-'));
+    writeFileSync(join(dir, 'not-a-folder'), ''); // tenant 2's database would live under a file: it cannot open
+    const main = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: blogEntities, synchronize: true });
+    const routed = new Tenancy(main, {
+      strategy: 'database',
+      database: { dataSourceOptions: (id) => ({ type: 'better-sqlite3', database: join(dir, String(id) === '2' ? 'not-a-folder/t.sqlite' : `t${id}.sqlite`), synchronize: true }) },
+    });
+    await main.initialize();
+    try {
+      await main.manager.save(Tenant, [{ name: 'up' }, { name: 'down' }]);
+      const app = express();
+      app.use(tenancyMiddleware(routed, { resolve: byHeader('x-tenant-id') }));
+      app.get('/posts', async (req, res) => void res.json(await tenantManager(req).find(Post)));
+      app.use(tenancyErrorHandler({ log: (error) => logged.push(error) }));
+      const server = await listen(app);
+      servers.push(server);
+      logged.length = 0;
+      expect((await http(server.port, { path: '/posts', headers: { 'x-tenant-id': '1' } })).json()).toEqual([]);
+      expect(await http(server.port, { path: '/posts', headers: { 'x-tenant-id': '2' } })).toMatchObject({ status: 503, text: '{"error":"Service Unavailable"}' });
+      expect(logged.map((e) => e.constructor)).toEqual([StorageUnavailableError]);
+      expect(logged[0]!.message).toContain('not-a-folder'); // in the log, not in the body
+      // Inside a tenant's context the catalog still reads the main database (tenant 1's database has an empty tenants table).
+      expect(await routed.run(1, () => routed.tenants.exists(1))).toBe(true);
+    } finally {
+      await routed.destroy();
+      await main.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('onMissing and onUnknown replace the default answers; resolver errors go to the error handler', async () => {

@@ -27,11 +27,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingTenantError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
 import {
   byHeader,
+  CurrentTenant,
   currentTenantManager,
   InjectTenantManager,
   registerTenancy,
   TenancyModule,
   type TenancyModuleOptions,
+  type TenancyOptionsFactory,
   tenancyDataSourceFactory,
   tenantManager,
 } from '../../src/integrations/nestjs/index.js';
@@ -92,6 +94,22 @@ class PostsController {
     const post = await this.service.em.save(Post, { title });
     return { tenantId: post.tenantId };
   }
+
+  @Get('whoami')
+  whoami(@CurrentTenant() tenant: number): object {
+    return { tenant };
+  }
+
+  /** Handlers whose code goes wrong in tenancy's ways: TenancyExceptionFilter answers them. */
+  @HttpPost('steal/:other')
+  async steal(@Param('other') other: string): Promise<void> {
+    await this.service.posts.save({ title: 'stolen', tenantId: Number(other) }); // TenantMismatchError
+  }
+
+  @Get('raw')
+  raw(): Promise<unknown> {
+    return this.service.posts.query('SELECT title FROM posts'); // UnsafeQueryError: raw SQL in a tenant context
+  }
 }
 
 /** Excluded from TenancyModule: no tenant is needed, and none is bound. */
@@ -101,6 +119,17 @@ class HealthController {
   @Get()
   health(): object {
     return { ok: true, tenant: (() => { try { return this.tenancy.current().tenantId; } catch { return 'none'; } })() };
+  }
+
+  /** A route without a tenant that reads tenant rows anyway: MissingTenantError. */
+  @Get('posts')
+  posts(): Promise<Post[]> {
+    return this.tenancy.dataSource.getRepository(Post).find();
+  }
+
+  @Get('tenant')
+  tenant(@CurrentTenant() tenant: number): number {
+    return tenant;
   }
 }
 
@@ -128,7 +157,7 @@ describe.each(databaseKinds())('typeorm-tenancy/nestjs with @nestjs/typeorm on %
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    ({ app, port } = await start(TenancyModule.forRoot({ resolve: byHeader('x-tenant-id'), exclude: ['health'] }), typeOrm(db.options)));
+    ({ app, port } = await start(TenancyModule.forRoot({ resolve: byHeader('x-tenant-id'), exclude: ['health', 'health/*path'] }), typeOrm(db.options)));
     const ds = app.get(DataSource);
     [acme, globex] = (await ds.manager.save(Tenant, [{ name: 'acme' }, { name: 'globex' }])).map((t) => t.id) as [number, number];
     const tenancy = app.get(Tenancy);
@@ -178,6 +207,32 @@ describe.each(databaseKinds())('typeorm-tenancy/nestjs with @nestjs/typeorm on %
     expect((await http(port, { path: '/health', headers: { 'x-tenant-id': String(acme) } })).json()).toEqual({ ok: true, tenant: 'none' });
   });
 
+  it('the README setup (byHeader without exists) refuses a well-formed id of no tenant: 404 on reads and writes, nothing written', async () => {
+    const before = await app.get(DataSource).manager.count(Post, { safe: false });
+    for (const id of ['999', String(globex + 100), '-1']) {
+      const read = await http(port, { path: '/posts', headers: { 'x-tenant-id': id } });
+      expect([read.status, read.text]).toEqual([404, '{"message":"Not Found","statusCode":404}']);
+      const write = await http(port, { method: 'POST', path: '/posts/intruder', headers: { 'x-tenant-id': id } });
+      expect([write.status, write.text]).toEqual([404, '{"message":"Not Found","statusCode":404}']);
+    }
+    expect(await app.get(DataSource).manager.count(Post, { safe: false })).toBe(before);
+  });
+
+  it('@CurrentTenant() is the request tenant; TenancyErrors are answered with their status, naming nothing', async () => {
+    const headers = { 'x-tenant-id': String(acme) };
+    expect((await http(port, { path: '/whoami', headers })).json()).toEqual({ tenant: acme, after: acme });
+    const steal = await http(port, { method: 'POST', path: `/steal/${globex}`, headers });
+    expect([steal.status, steal.text]).toEqual([403, '{"message":"Forbidden","statusCode":403}']);
+    expect((await app.get(Tenancy).manager(globex).find(Post)).map((p) => p.title)).toEqual(['globex 1']);
+    const raw = await http(port, { path: '/raw', headers });
+    expect([raw.status, raw.text]).toEqual([500, '{"message":"Internal Server Error","statusCode":500}']);
+    // Excluded from the middleware: no tenant bound, so tenant reads and @CurrentTenant() are 400.
+    for (const path of ['/health/posts', '/health/tenant']) {
+      const response = await http(port, { path, headers });
+      expect([response.status, response.text]).toEqual([400, '{"message":"Bad Request","statusCode":400}']);
+    }
+  });
+
   it('the injected manager needs a request outside one, and is refused when written to', async () => {
     const em = app.get(PostsService).em;
     expect(em).toBeInstanceOf(TenantEntityManager);
@@ -209,6 +264,48 @@ describe('TenancyModule options', () => {
       expect(ok.json()).toMatchObject({ tenant: acme.id, viaRepository: ['hello'] });
       expect((await http(port, { path: '/posts' })).status).toBe(401);
       expect((await http(port, { path: '/posts', headers: { 'x-tenant': 'initech' } })).status).toBe(401);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('forRootAsync takes useClass or useExisting (ConfigurableModuleBuilder), and exactly one way to build the options', async () => {
+    @Injectable()
+    class TenancyConfig implements TenancyOptionsFactory {
+      constructor(private readonly dataSource: DataSource) {}
+      createTenancyOptions(): TenancyModuleOptions {
+        return { resolve: byHeader('x-tenant', async (name) => (await this.dataSource.manager.findOneBy(Tenant, { name }))?.id), exists: false };
+      }
+    }
+    @Module({ providers: [TenancyConfig], exports: [TenancyConfig] })
+    class ConfigModule {}
+    for (const tenancyModule of [
+      TenancyModule.forRootAsync({ useClass: TenancyConfig }),
+      TenancyModule.forRootAsync({ imports: [ConfigModule], useExisting: TenancyConfig }),
+    ]) {
+      const { app, port } = await start(tenancyModule, typeOrm({ type: 'better-sqlite3', database: ':memory:' }));
+      try {
+        const acme = await app.get(DataSource).manager.save(Tenant, { name: 'acme' });
+        await app.get(Tenancy).manager(acme).save(Post, { title: 'configured' });
+        expect((await http(port, { path: '/posts', headers: { 'x-tenant': 'acme' } })).json()).toMatchObject({ tenant: acme.id, viaRepository: ['configured'] });
+        expect((await http(port, { path: '/posts', headers: { 'x-tenant': 'initech' } })).status).toBe(404);
+      } finally {
+        await app.close();
+      }
+    }
+    expect(() => TenancyModule.forRootAsync({})).toThrow(/exactly one of useFactory, useClass and useExisting; it was given none/);
+    expect(() => TenancyModule.forRootAsync({ useClass: TenancyConfig, useExisting: TenancyConfig })).toThrow(TenancyConfigError);
+  });
+
+  it('exceptionFilter: false leaves TenancyErrors to Nest (500) and your own filters', async () => {
+    const { app, port } = await start(
+      TenancyModule.forRoot({ resolve: byHeader('x-tenant-id'), exceptionFilter: false }),
+      typeOrm({ type: 'better-sqlite3', database: ':memory:' }),
+    );
+    try {
+      const [acme, globex] = await app.get(DataSource).manager.save(Tenant, [{ name: 'acme' }, { name: 'globex' }]);
+      const steal = await http(port, { method: 'POST', path: `/steal/${globex!.id}`, headers: { 'x-tenant-id': String(acme!.id) } });
+      expect([steal.status, steal.json()]).toEqual([500, { statusCode: 500, message: 'Internal server error' }]);
     } finally {
       await app.close();
     }

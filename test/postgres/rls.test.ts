@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingTenantError, Tenancy, TenancyConfigError, UnsafeQueryError } from '../../src/index.js';
-import { blogEntities, Comment, Post, Tag, User } from '../fixtures/blog.js';
+import { blogEntities, Comment, Post, Tag, Tenant, User } from '../fixtures/blog.js';
 import { createBlogWorld, SqlLog, type BlogWorld } from '../support/blog-world.js';
+import { createLoginRole } from '../support/app-role.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 
 const hasPostgres = databaseKinds().includes('postgres');
@@ -13,22 +14,21 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
   const appRole = `tenancy_app_${suffix}`;
   const bypassRole = `tenancy_bypass_${suffix}`;
   let w: BlogWorld; // admin (superuser, table owner) world with the seeded, poisoned data
+  let appUrl: string;
   let app: DataSource;
   let tenancy: Tenancy;
   let log: SqlLog;
   const opened: DataSource[] = [];
 
   const appDataSource = (extra: Record<string, unknown> = {}, logger?: SqlLog) => {
-    const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
-    url.username = appRole;
-    const ds = new DataSource({ type: 'postgres', url: url.toString(), entities: blogEntities, logger, logging: !!logger, ...extra } as never);
+    const ds = new DataSource({ type: 'postgres', url: appUrl, entities: blogEntities, logger, logging: !!logger, ...extra } as never);
     opened.push(ds);
     return ds;
   };
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    await adminQuery(`CREATE ROLE ${appRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
+    appUrl = await createLoginRole(appRole, 'NOSUPERUSER NOBYPASSRLS', w.db.options.type === 'postgres' ? w.db.options.url : '');
     await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
     await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
     await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
@@ -63,11 +63,48 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
       'ALTER TABLE "posts" DISABLE ROW LEVEL SECURITY',
     ]);
     expect(up.join('\n')).not.toMatch(/tenant_id"?::text/);
-    expect(up.filter((s) => s.startsWith('CREATE POLICY')).map((s) => s.split('"')[3])).toEqual(['categories', 'comments', 'folders', 'posts', 'settings', 'tags']);
+    expect(up.filter((s) => s.startsWith('CREATE POLICY')).map((s) => s.split('"')[3])).toEqual(['categories', 'comments', 'folders', 'posts', 'settings', 'tags', 'tenants', 'tenants', 'tenants']);
+    // The tenant table (rule 9): a bound transaction sees and updates its own row only, and creates or deletes none.
+    const unbound = `NULLIF(current_setting('app.tenant_id', true), '') IS NULL`;
+    const own = `(${unbound}) OR ("id" = NULLIF(current_setting('app.tenant_id', true), '')::integer)`;
+    expect(up.filter((s) => s.includes('"tenants"'))).toEqual([
+      'ALTER TABLE "tenants" ENABLE ROW LEVEL SECURITY',
+      'ALTER TABLE "tenants" FORCE ROW LEVEL SECURITY',
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "tenants"',
+      `CREATE POLICY "tenancy_isolation" ON "tenants" USING (${own}) WITH CHECK (${own})`,
+      'DROP POLICY IF EXISTS "tenancy_isolation_insert" ON "tenants"',
+      `CREATE POLICY "tenancy_isolation_insert" ON "tenants" AS RESTRICTIVE FOR INSERT WITH CHECK (${unbound})`,
+      'DROP POLICY IF EXISTS "tenancy_isolation_delete" ON "tenants"',
+      `CREATE POLICY "tenancy_isolation_delete" ON "tenants" AS RESTRICTIVE FOR DELETE USING (${unbound})`,
+    ]);
+    expect(down.filter((s) => s.includes('"tenants"'))).toEqual([
+      'DROP POLICY IF EXISTS "tenancy_isolation_delete" ON "tenants"',
+      'DROP POLICY IF EXISTS "tenancy_isolation_insert" ON "tenants"',
+      'DROP POLICY IF EXISTS "tenancy_isolation" ON "tenants"',
+      'ALTER TABLE "tenants" NO FORCE ROW LEVEL SECURITY',
+      'ALTER TABLE "tenants" DISABLE ROW LEVEL SECURITY',
+    ]);
+  });
+
+  it("raw SQL of a tenant reads, renames, creates and deletes no other tenant's row; the catalog keeps the whole table", async () => {
+    const em = tenancy.manager(w.t1);
+    expect(((await em.query('SELECT id FROM tenants ORDER BY id')) as Array<{ id: number }>).map((r) => r.id)).toEqual([w.t1]);
+    await em.query('UPDATE tenants SET name = $1 WHERE id = $2', ['pwned', w.t2]);
+    await expect(em.query('INSERT INTO tenants (name) VALUES ($1)', ['smuggled'])).rejects.toThrow(/row-level security/);
+    await em.query('DELETE FROM tenants WHERE id IN ($1, $2)', [w.t1, w.t2]);
+    const rows = await w.dataSource.manager.find(Tenant, { order: { id: 'ASC' } });
+    expect(rows.map((t) => t.name)).toEqual(['acme', 'globex']);
+    // Unbound (the tenant catalog, an administrator): every tenant row.
+    expect((await tenancy.tenants.list()).map((t) => (t as Tenant).id).sort()).toEqual([w.t1, w.t2].sort());
+    expect(await tenancy.tenants.exists(w.t2)).toBe(true);
+    // ... also inside another tenant's run(): the catalog works on connections of its own.
+    expect(await tenancy.run(w.t1, () => tenancy.tenants.exists(w.t2, { maxAge: 0 }))).toBe(true);
   });
 
   it('verify(): ok as the app role; a superuser connection is reported', async () => {
-    expect(await tenancy.rls.verify()).toEqual({ ok: true, problems: [] });
+    // The app role is a member of the bypass role, as bypassRole requires: a warning, not a problem.
+    const report = await tenancy.rls.verify();
+    expect([report.ok, report.problems, report.warnings.map((p) => [p.kind, p.subject])]).toEqual([true, [], [['member-of-bypass-role', bypassRole]]]);
     const adminRunner = w.dataSource.createQueryRunner();
     const asAdmin = await tenancy.rls.verify(adminRunner);
     await adminRunner.release();
@@ -326,7 +363,7 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
     await new Migration().down(runner);
     expect(((await runner.query(`SELECT count(*)::int AS n FROM pg_policy WHERE polname = 'tenancy_isolation'`)) as Array<{ n: number }>)[0]!.n).toBe(0);
     await new Migration().up(runner);
-    expect(((await runner.query(`SELECT count(*)::int AS n FROM pg_policy WHERE polname = 'tenancy_isolation'`)) as Array<{ n: number }>)[0]!.n).toBe(6);
+    expect(((await runner.query(`SELECT count(*)::int AS n FROM pg_policy WHERE polname = 'tenancy_isolation'`)) as Array<{ n: number }>)[0]!.n).toBe(7);
     await runner.release();
     const source = tenancy.rls.migrationSource('AddTenantPolicies1700000000002');
     expect(source).toContain('export class AddTenantPolicies1700000000002 implements MigrationInterface');

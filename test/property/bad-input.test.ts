@@ -7,6 +7,7 @@ import {
   TenancyError,
   type TenantEntityManager,
   TenantMismatchError,
+  type TenantRef,
 } from '../../src/index.js';
 import { CodeDoc, codeEntities, CodeTenant, UuidDoc, uuidEntities, UuidTenant } from '../fixtures/proof-keyed-entities.js';
 import { ProofItem, ProofNote, ProofSetting, ProofTenant } from '../fixtures/proof-entities.js';
@@ -89,7 +90,7 @@ interface IntCtx {
 }
 
 /** Writes run through a manager built from the value under test: the manager itself must refuse it. */
-const writeThrough = (tenant: unknown) => (c: IntCtx) => c.w.tenancy.manager(tenant).insert(ProofItem, { label: 'bad' });
+const writeThrough = (tenant: unknown) => (c: IntCtx) => c.w.tenancy.manager(tenant as TenantRef).insert(ProofItem, { label: 'bad' });
 
 /** Positive integers that name no tenant, and 0 or negatives: well-formed ids, so a manager is made (no query runs). */
 function nonexistentTenant(id: number): Case<IntCtx> {
@@ -158,7 +159,7 @@ const intCases: Array<Case<IntCtx>> = [
   ...intTenantIds.slice(0, 12).map(([label, value]): Case<IntCtx> => ({
     label: `tenancy.run(${label}, fn)`,
     run: (c) =>
-      c.w.tenancy.run(value, () => {
+      c.w.tenancy.run(value as TenantRef, () => {
         throw new Error('fn ran with a malformed tenant');
       }),
     expect: MissingTenantError,
@@ -386,7 +387,7 @@ function keyedIdCases(kind: 'uuid' | 'code'): Array<Case<KeyedCtx>> {
   const doc = kind === 'uuid' ? UuidDoc : CodeDoc;
   const bad = (label: string, value: (c: KeyedCtx) => unknown): Case<KeyedCtx> => ({
     label: `tenancy.manager(${label})`,
-    run: (c) => c.tenancy.manager(value(c)).insert(doc, { title: 'bad' }),
+    run: (c) => c.tenancy.manager(value(c) as TenantRef).insert(doc, { title: 'bad' }),
     expect: MissingTenantError,
     noSql: true,
   });
@@ -394,7 +395,7 @@ function keyedIdCases(kind: 'uuid' | 'code'): Array<Case<KeyedCtx>> {
   const absent = (label: string, value: (c: KeyedCtx) => unknown): Case<KeyedCtx> => ({
     label: `tenancy.manager(${label}): a well-formed id of no tenant reads nothing and cannot write`,
     run: async (c) => {
-      const em = c.tenancy.manager(value(c));
+      const em = c.tenancy.manager(value(c) as TenantRef);
       return { read: await em.find(doc), count: await em.count(doc), write: await attempt(() => em.insert(doc, { title: 'orphan' })) };
     },
     expect: 'documented',

@@ -26,15 +26,15 @@ describe.skipIf(!hasPostgres)('faults on PostgreSQL: statement timeout inside te
   const suffix = randomBytes(4).toString('hex');
   const appRole = `tenancy_faults_${suffix}`;
   let w: BlogWorld;
+  let appUrl: string;
   const opened: DataSource[] = [];
   /** The admin's view of every row, for "nothing partial was written". */
   const count = async (sql: string, params: unknown[] = []) => Number(((await w.dataSource.query(sql, params)) as Array<{ n: string | number }>)[0]!.n);
 
-  /** A DataSource with a pool of one connection (as `user`), and its Tenancy. */
-  const poolOfOne = async (options: { user?: string; rowLevelSecurity?: boolean }) => {
-    const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
-    if (options.user) url.username = options.user;
-    const ds = new DataSource({ type: 'postgres', url: url.toString(), entities: blogEntities, extra: { max: 1 } } as never);
+  /** A DataSource with a pool of one connection (as the owner, or as the app role), and its Tenancy. */
+  const poolOfOne = async (options: { asAppRole?: boolean; rowLevelSecurity?: boolean }) => {
+    const url = options.asAppRole ? appUrl : w.db.options.type === 'postgres' ? w.db.options.url : '';
+    const ds = new DataSource({ type: 'postgres', url, entities: blogEntities, extra: { max: 1 } } as never);
     const tenancy = new Tenancy(ds, { defaultManager: 'unscoped', ...(options.rowLevelSecurity ? { rowLevelSecurity: true as const } : {}) });
     await ds.initialize();
     opened.push(ds);
@@ -47,7 +47,7 @@ describe.skipIf(!hasPostgres)('faults on PostgreSQL: statement timeout inside te
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    await createAppRole(w.dataSource, appRole);
+    appUrl = await createAppRole(w.dataSource, appRole);
   });
   afterAll(async () => {
     for (const ds of opened) if (ds.isInitialized) await ds.destroy();
@@ -93,11 +93,11 @@ describe.skipIf(!hasPostgres)('faults on PostgreSQL: statement timeout inside te
   });
 
   it('RLS on (NOSUPERUSER NOBYPASSRLS role): the cancelled transaction writes nothing and the next borrower of the connection has no tenant setting', async () => {
-    const { ds, tenancy } = await poolOfOne({ user: appRole, rowLevelSecurity: true });
+    const { ds, tenancy } = await poolOfOne({ asAppRole: true, rowLevelSecurity: true });
     const admin = w.dataSource.createQueryRunner();
     await tenancy.rls.install(admin);
     await admin.release();
-    expect(await tenancy.rls.verify()).toEqual({ ok: true, problems: [] });
+    expect(await tenancy.rls.verify()).toEqual({ ok: true, problems: [], warnings: [] });
 
     const attempt = tenancy.manager(w.t1).transaction(async (tx) => {
       await tx.insert(Tag, { label: 'rls-timeout-tag' });

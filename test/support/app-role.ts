@@ -4,20 +4,30 @@ import { Tenancy } from '../../src/index.js';
 import { adminQuery } from './databases.js';
 
 /**
+ * Creates a LOGIN role with a random password and returns `databaseUrl` with that role's
+ * credentials. The password matters: a server may ask for one (the embedded PostgreSQL the
+ * tests start without PG_TEST_URL uses password authentication); a trusting server ignores it.
+ */
+export async function createLoginRole(role: string, attributes: string, databaseUrl: string): Promise<string> {
+  const password = randomBytes(12).toString('hex');
+  await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD '${password}' ${attributes}`);
+  const url = new URL(databaseUrl);
+  url.username = role;
+  url.password = password;
+  return url.toString();
+}
+
+/**
  * Creates the role an application connects as under row-level security: LOGIN NOSUPERUSER
  * NOBYPASSRLS (policies apply to it), with DML on the tables and sequences that `owner`'s
  * database has now. Returns the connection URL as that role. Drop it after the database.
  */
 export async function createAppRole(owner: DataSource, role: string): Promise<string> {
-  await adminQuery(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS`);
+  const url = await createLoginRole(role, 'NOSUPERUSER NOBYPASSRLS', (owner.options as { url?: string }).url ?? '');
   await owner.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
   await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
   await owner.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
-  const options = owner.options as { url?: string };
-  const url = new URL(options.url ?? '');
-  url.username = role;
-  url.password = '';
-  return url.toString();
+  return url;
 }
 
 /** An application DataSource under row-level security, as the tests run it. */
@@ -25,19 +35,29 @@ export interface RlsApp {
   app: DataSource;
   tenancy: Tenancy;
   appRole: string;
-  /** Set when `bypass` was asked for: the BYPASSRLS role `{ safe: false }` switches to. */
+  /** Set when `bypass` was asked for: the BYPASSRLS role `{ safe: false }` switches to, or logs in as. */
   bypassRole?: string;
   /** Destroys the app DataSource and drops the roles (their grants first); the owner's database stays. */
   close(): Promise<void>;
 }
 
 /**
- * Creates an app role (and, with `bypass`, a BYPASSRLS role granted to it), connects as
- * it with a Tenancy under `rowLevelSecurity`, and installs the policies as `owner`.
+ * Creates an app role (and, with `bypass`, a BYPASSRLS role), connects as it with a Tenancy
+ * under `rowLevelSecurity`, and installs the policies as `owner`. `bypass: true` (or 'role'):
+ * a NOLOGIN role granted to the app role (`bypassRole`); 'login': a LOGIN role the app role is
+ * not a member of (`bypassLogin`), as the README recommends.
  */
 export async function startRlsApp(
   owner: DataSource,
-  options: { entities: DataSourceOptions['entities']; prefix: string; bypass?: boolean; extra?: Record<string, unknown>; logger?: Logger },
+  options: {
+    entities: DataSourceOptions['entities'];
+    prefix: string;
+    bypass?: boolean | 'role' | 'login';
+    extra?: Record<string, unknown>;
+    logger?: Logger;
+    /** Connect through another port of this host (a PgBouncer in front of the server), given the roles once they exist. */
+    port?: (roles: string[]) => Promise<number>;
+  },
 ): Promise<RlsApp> {
   const suffix = randomBytes(4).toString('hex');
   const appRole = `${options.prefix}_${suffix}`;
@@ -52,15 +72,23 @@ export async function startRlsApp(
     if (bypassRole) await adminQuery(`DROP ROLE IF EXISTS ${bypassRole}`);
   };
   try {
-    const url = await createAppRole(owner, appRole);
+    let url = await createAppRole(owner, appRole);
+    const login = options.bypass === 'login';
     if (bypassRole) {
-      await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
-      await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
+      await adminQuery(`CREATE ROLE ${bypassRole} ${login ? 'LOGIN' : 'NOLOGIN'} NOSUPERUSER BYPASSRLS`);
+      if (!login) await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
+      else await owner.query(`GRANT USAGE ON SCHEMA public TO ${bypassRole}`);
       await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${bypassRole}`);
       await owner.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${bypassRole}`);
     }
+    if (options.port) {
+      const viaPort = new URL(url);
+      viaPort.port = String(await options.port([appRole, ...(bypassRole ? [bypassRole] : [])]));
+      url = viaPort.toString();
+    }
     app = new DataSource({ type: 'postgres', url, entities: options.entities, extra: options.extra, logger: options.logger, logging: !!options.logger });
-    const tenancy = new Tenancy(app, { rowLevelSecurity: bypassRole ? { bypassRole } : true, defaultManager: 'unscoped' });
+    const rowLevelSecurity = !bypassRole ? true : login ? { bypassLogin: { username: bypassRole } } : { bypassRole };
+    const tenancy = new Tenancy(app, { rowLevelSecurity, defaultManager: 'unscoped' });
     await app.initialize();
     const runner = owner.createQueryRunner();
     await tenancy.rls.install(runner);

@@ -12,13 +12,6 @@ export function missingDistFiles(names: string[]): string[] {
   return names.map((name) => join(repoRoot, 'dist', name)).filter((file) => !existsSync(file));
 }
 
-/** Skip when dist/ is missing, but never in CI (which builds before testing). */
-export function skipWithoutBuild(label: string, names: string[]): boolean {
-  const skip = missingDistFiles(names).length > 0 && process.env.CI !== 'true';
-  if (skip) console.warn(`[${label}] SKIPPED: no dist/; run \`npm run build\` first.`);
-  return skip;
-}
-
 /**
  * A module name -> variable name map for the program: `{ typeorm: 'typeorm', 'typeorm-tenancy': 'lib' }`.
  * `'default:express'` binds the default export (a CommonJS function such as express) under ESM.

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { CliError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import type { CommandContext } from '../context.js';
 import { cell, table, toJson } from '../output.js';
-import { parseTenantId, tenantKeyOf, tenantValues } from '../tenant-values.js';
+import { missingRequiredValues, parseTenantId, tenantKeyOf, tenantValues } from '../tenant-values.js';
 
 export function registerTenantCommands(program: Command, ctx: CommandContext): void {
   program
@@ -24,9 +24,18 @@ export function registerTenantCommands(program: Command, ctx: CommandContext): v
       ].join('\n'),
     )
     .action(async (options: { json?: string }, command: Command) => {
-      await ctx.withDataSource(async ({ tenancy }) => {
+      await ctx.withDataSource(async ({ tenancy, dataSource }) => {
         const key = tenantKeyOf(tenancy);
-        const values = tenantValues(key.column.entityMetadata, options.json, command.args);
+        const metadata = key.column.entityMetadata;
+        const values = tenantValues(metadata, options.json, command.args);
+        const missing = missingRequiredValues(dataSource, metadata, values);
+        if (missing.length > 0) {
+          const flags = missing.map((name) => `--${name} <value>`).join(' ');
+          throw new UsageError(
+            `${metadata.name} needs a value for ${missing.map((name) => `"${name}"`).join(', ')} (NOT NULL, no default). ` +
+              `Pass ${flags}, or --json '${JSON.stringify(Object.fromEntries(missing.map((name) => [name, '…'])))}'.`,
+          );
+        }
         const tenant = await tenancy.tenants.create(values);
         ctx.io.stdout.write(`${String(key.column.getEntityValue(tenant))}\n`);
       });

@@ -1,5 +1,7 @@
 /**
- * `typeorm-tenancy/nestjs`: request-bound tenants for NestJS.
+ * `typeorm-tenancy/nestjs`: request-bound tenants for NestJS — HTTP requests
+ * (middleware), microservice and WebSocket handlers (`TenancyInterceptor`), and
+ * `TenancyError`s answered with their HTTP status (`TenancyExceptionFilter`).
  *
  * @example
  * @Module({
@@ -13,10 +15,21 @@
  * @module
  */
 export { TenancyModule } from './tenancy.module.js';
-export type { TenancyDataSourceOption, TenancyModuleAsyncOptions, TenancyModuleOptions } from './tenancy-module-options.js';
+export type {
+  TenancyDataSourceOption,
+  TenancyModuleAsyncOptions,
+  TenancyModuleExtras,
+  TenancyModuleOptions,
+  TenancyOptionsFactory,
+  TenantContextResolver,
+} from './tenancy-module-options.js';
 export { TenancyMiddleware } from './tenancy.middleware.js';
+export { TenancyInterceptor } from './tenancy.interceptor.js';
+export { TenancyExceptionFilter } from './tenancy-exception.filter.js';
+export { CurrentTenant } from './current-tenant.decorator.js';
 export { InjectTenantManager } from './inject-tenant-manager.decorator.js';
 export { currentTenantManager } from './current-tenant-manager.js';
+export { byPayload } from './context-resolvers.js';
 export { TENANCY_MODULE_OPTIONS, TENANT_MANAGER } from './tenancy.constants.js';
 export { registerTenancy, tenancyDataSourceFactory, tenancyOf } from './tenancy-data-source.js';
 export { byHeader, byHostname, bySubdomain, withDefault } from '../tenant-resolver.js';

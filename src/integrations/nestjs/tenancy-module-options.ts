@@ -1,7 +1,7 @@
-import type { InjectionToken, MiddlewareConsumer, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
+import type { ExecutionContext, InjectionToken, MiddlewareConsumer, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { Tenancy } from '../../tenancy.js';
 import type { RequestTenantOptions } from '../request-tenant.js';
-import type { TenantRequest } from '../tenant-resolver.js';
+import type { TenantRequest, TenantResolution, TenantResolver } from '../tenant-resolver.js';
 
 type MiddlewareConfig = ReturnType<MiddlewareConsumer['apply']>;
 /** A route as `MiddlewareConsumer.forRoutes()` takes it: a path, a controller class or `{ path, method }`. */
@@ -9,8 +9,32 @@ export type TenancyRoute = Parameters<MiddlewareConfig['forRoutes']>[number];
 /** A route as `MiddlewareConsumer.exclude()` takes it: a path or `{ path, method }`. */
 export type TenancyExcludedRoute = Parameters<MiddlewareConfig['exclude']>[number];
 
-/** Options of `TenancyModule.forRoot()` (and what `forRootAsync()`'s factory returns). */
-export interface TenancyModuleOptions<Req extends TenantRequest = TenantRequest> extends RequestTenantOptions<Req> {
+/**
+ * Finds the tenant of a handler call that is not an HTTP request — a microservice
+ * message (`context.switchToRpc()`), a WebSocket message (`context.switchToWs()`) —
+ * from its execution context: a tenant id, `undefined` (names none: `MissingTenantError`)
+ * or `null` (names one that does not exist: `UnknownTenantError`). Sync or async.
+ * `byPayload(property)` reads a property of the message.
+ *
+ * @example
+ * // NATS headers: the client sends new NatsRecordBuilder(data).setHeaders(headers).build()
+ * resolveContext: (context) => context.switchToRpc().getContext<NatsContext>().getHeaders()?.get('x-tenant-id')
+ */
+export type TenantContextResolver = (context: ExecutionContext) => TenantResolution | PromiseLike<TenantResolution>;
+
+/** Options of `TenancyModule.forRoot()` (and what `forRootAsync()` builds). */
+export interface TenancyModuleOptions<Req extends TenantRequest = TenantRequest> extends Omit<RequestTenantOptions<Req>, 'resolve'> {
+  /**
+   * Finds the tenant of each HTTP request (`byHeader`, `byHostname`, `bySubdomain` or
+   * your own); the module's middleware binds it. Without it no middleware is applied
+   * (an application without HTTP routes, e.g. a microservice).
+   */
+  resolve?: TenantResolver<Req>;
+  /**
+   * Finds the tenant of microservice and WebSocket handler calls, for
+   * `TenancyInterceptor` (see there). Defaults to none: the interceptor binds nothing.
+   */
+  resolveContext?: TenantContextResolver;
   /**
    * The Tenancy to bind requests with. Defaults to the one attached to the
    * DataSource by `tenancyDataSourceFactory()` (see `dataSource`).
@@ -42,10 +66,45 @@ export interface TenancyDataSourceOption {
   dataSource?: InjectionToken;
 }
 
-/** Options of `TenancyModule.forRootAsync()`. */
-export interface TenancyModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'>, TenancyDataSourceOption {
+/** How the module is put together: fixed when the module is imported, so not built by `forRootAsync()`'s factory. */
+export interface TenancyModuleExtras extends TenancyDataSourceOption {
+  /**
+   * Registers `TenancyExceptionFilter` as a global filter (`APP_FILTER`), so that
+   * `TenancyError`s get their HTTP status (and RPC/WebSocket error payload) instead of
+   * a 500. Filters bound on controllers or methods, and `app.useGlobalFilters()`
+   * ones, are asked first. Defaults to `true`.
+   */
+  exceptionFilter?: boolean;
+}
+
+/**
+ * A class that builds the module's options, for `forRootAsync({ useClass })` or
+ * `forRootAsync({ useExisting })`.
+ *
+ * @example
+ * @Injectable()
+ * class TenancyConfig implements TenancyOptionsFactory {
+ *   constructor(private readonly config: ConfigService) {}
+ *   createTenancyOptions(): TenancyModuleOptions {
+ *     return { resolve: byHeader(this.config.get('TENANT_HEADER')) };
+ *   }
+ * }
+ */
+export interface TenancyOptionsFactory {
+  createTenancyOptions(): TenancyModuleOptions | Promise<TenancyModuleOptions>;
+}
+
+/**
+ * Options of `TenancyModule.forRootAsync()`: exactly one of `useFactory`, `useClass`
+ * and `useExisting` builds the `TenancyModuleOptions`.
+ */
+export interface TenancyModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'>, TenancyModuleExtras {
+  /** Builds the options; may be async. Its parameters receive the `inject` providers. */
+  useFactory?: (...injected: never[]) => TenancyModuleOptions | Promise<TenancyModuleOptions>;
   /** Providers passed to `useFactory`, in order. */
   inject?: (InjectionToken | OptionalFactoryDependency)[];
-  /** Builds the options; may be async. Its parameters receive the `inject` providers. */
-  useFactory: (...injected: never[]) => TenancyModuleOptions | Promise<TenancyModuleOptions>;
+  /** A `TenancyOptionsFactory` class the module instantiates (with its dependencies) to build the options. */
+  useClass?: Type<TenancyOptionsFactory>;
+  /** An existing provider (from `imports`, or a global module) that builds the options. */
+  useExisting?: InjectionToken<TenancyOptionsFactory>;
 }

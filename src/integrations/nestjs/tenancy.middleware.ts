@@ -1,6 +1,6 @@
 import { BadRequestException, Inject, Injectable, type NestMiddleware, NotFoundException } from '@nestjs/common';
 import { Tenancy } from '../../tenancy.js';
-import { findRequestTenant, rememberTenantManager } from '../request-tenant.js';
+import { checkTenant, rememberTenantManager } from '../request-tenant.js';
 import type { TenantRequest } from '../tenant-resolver.js';
 import { TENANCY_MODULE_OPTIONS } from './tenancy.constants.js';
 import type { TenancyModuleOptions } from './tenancy-module-options.js';
@@ -20,7 +20,9 @@ export class TenancyMiddleware implements NestMiddleware<TenantRequest, unknown>
   ) {}
 
   async use(request: TenantRequest, _response: unknown, next: (error?: unknown) => void): Promise<void> {
-    const found = await findRequestTenant(this.tenancy, request, this.options);
+    const { resolve } = this.options;
+    if (!resolve) return next(); // applied without a resolver by hand: nothing to bind
+    const found = await checkTenant(this.tenancy, await resolve(request), this.options.exists);
     if (found.status === 'missing') throw this.options.onMissing?.(request) ?? new BadRequestException();
     if (found.status === 'unknown') throw this.options.onUnknown?.(request) ?? new NotFoundException();
     this.tenancy.run(found.tenantId, () => {

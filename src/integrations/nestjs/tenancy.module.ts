@@ -1,18 +1,18 @@
-import { type DynamicModule, Global, Inject, type MiddlewareConsumer, Module, type NestModule, type Provider } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { Tenancy } from '../../tenancy.js';
-import { currentTenantManager } from './current-tenant-manager.js';
-import { TENANCY_MODULE_OPTIONS, TENANT_MANAGER } from './tenancy.constants.js';
-import { tenancyOf } from './tenancy-data-source.js';
+import { type DynamicModule, Global, Inject, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { TenancyConfigError } from '../../errors.js';
+import { TENANCY_MODULE_OPTIONS } from './tenancy.constants.js';
 import { TenancyMiddleware } from './tenancy.middleware.js';
-import type { TenancyDataSourceOption, TenancyModuleAsyncOptions, TenancyModuleOptions } from './tenancy-module-options.js';
+import { ConfigurableTenancyModule } from './tenancy.module-definition.js';
+import type { TenancyModuleAsyncOptions, TenancyModuleExtras, TenancyModuleOptions } from './tenancy-module-options.js';
 
 /**
  * Binds every request's tenant in a Nest application, through Nest's middleware
  * (no request-scoped providers, no patching). Global: import it once, in the root
- * module. Provides `Tenancy` (inject it by class) and the current tenant manager
- * (`@InjectTenantManager()`). With `defaultManager: 'context'` (the default),
- * `@InjectRepository()` repositories are scoped to the request's tenant too.
+ * module. Provides `Tenancy` (inject it by class), the current tenant manager
+ * (`@InjectTenantManager()`) and `TenancyInterceptor` (microservice and WebSocket
+ * handlers), and registers `TenancyExceptionFilter` globally. With
+ * `defaultManager: 'context'` (the default), `@InjectRepository()` repositories are
+ * scoped to the request's tenant too.
  *
  * @example
  * @Module({
@@ -30,12 +30,15 @@ import type { TenancyDataSourceOption, TenancyModuleAsyncOptions, TenancyModuleO
  */
 @Global()
 @Module({})
-export class TenancyModule implements NestModule {
-  constructor(@Inject(TENANCY_MODULE_OPTIONS) private readonly options: TenancyModuleOptions) {}
+export class TenancyModule extends ConfigurableTenancyModule implements NestModule {
+  constructor(@Inject(TENANCY_MODULE_OPTIONS) private readonly options: TenancyModuleOptions) {
+    super();
+  }
 
-  /** @internal Applies `TenancyMiddleware` to `forRoutes` (default: every route) except `exclude`. */
+  /** @internal Applies `TenancyMiddleware` to `forRoutes` (default: every route) except `exclude`, when there is a `resolve`. */
   configure(consumer: MiddlewareConsumer): void {
-    const { forRoutes = ['*'], exclude = [] } = this.options;
+    const { resolve, forRoutes = ['*'], exclude = [] } = this.options;
+    if (!resolve) return;
     const middleware = consumer.apply(TenancyMiddleware);
     (exclude.length > 0 ? middleware.exclude(...exclude) : middleware).forRoutes(...forRoutes);
   }
@@ -46,14 +49,17 @@ export class TenancyModule implements NestModule {
    * @example
    * TenancyModule.forRoot({ resolve: byHostname({ 'acme.localhost': 1 }) })           // Tenancy of the default DataSource
    * TenancyModule.forRoot({ tenancy, resolve: bySubdomain('example.com', lookup) })  // a Tenancy you created
+   * TenancyModule.forRoot({ resolveContext: byPayload('tenantId') })                 // a microservice
    */
-  static forRoot(options: TenancyModuleOptions & TenancyDataSourceOption): DynamicModule {
-    return createTenancyModule([{ provide: TENANCY_MODULE_OPTIONS, useValue: options }], options.dataSource, []);
+  static override forRoot(options: TenancyModuleOptions & TenancyModuleExtras): DynamicModule {
+    return super.forRoot(options);
   }
 
   /**
-   * Configures the module with options built by a factory, which can inject
-   * providers (the DataSource for a tenant lookup, a config service).
+   * Configures the module with options built by a factory (`useFactory` with
+   * `inject`), by a `TenancyOptionsFactory` class (`useClass`) or by an existing
+   * provider (`useExisting`), any of which can inject providers (the DataSource for
+   * a tenant lookup, a config service).
    *
    * @example
    * TenancyModule.forRootAsync({
@@ -62,33 +68,16 @@ export class TenancyModule implements NestModule {
    *     resolve: byHostname(async (hostname) => (await dataSource.manager.findOneBy(Tenant, { hostname }))?.id),
    *   }),
    * })
+   * TenancyModule.forRootAsync({ imports: [ConfigModule], useClass: TenancyConfig })
    */
-  static forRootAsync(options: TenancyModuleAsyncOptions): DynamicModule {
-    const optionsProvider: Provider = {
-      provide: TENANCY_MODULE_OPTIONS,
-      useFactory: options.useFactory as (...injected: unknown[]) => TenancyModuleOptions | Promise<TenancyModuleOptions>,
-      inject: options.inject ?? [],
-    };
-    return createTenancyModule([optionsProvider], options.dataSource, options.imports ?? []);
+  static override forRootAsync(options: TenancyModuleAsyncOptions): DynamicModule {
+    const builders = (['useFactory', 'useClass', 'useExisting'] as const).filter((key) => options[key] !== undefined);
+    if (builders.length !== 1) {
+      throw new TenancyConfigError(
+        `TenancyModule.forRootAsync() needs exactly one of useFactory, useClass and useExisting; it was given ${builders.length === 0 ? 'none' : builders.join(' and ')}.`,
+        { operation: 'TenancyModule.forRootAsync' },
+      );
+    }
+    return super.forRootAsync(options as Parameters<typeof ConfigurableTenancyModule.forRootAsync>[0]);
   }
-}
-
-/** The module definition shared by `forRoot` and `forRootAsync`. */
-function createTenancyModule(optionsProviders: Provider[], dataSource: TenancyDataSourceOption['dataSource'], imports: NonNullable<DynamicModule['imports']>): DynamicModule {
-  return {
-    module: TenancyModule,
-    global: true,
-    imports,
-    providers: [
-      ...optionsProviders,
-      {
-        provide: Tenancy,
-        useFactory: (options: TenancyModuleOptions, source: DataSource | undefined) => options.tenancy ?? tenancyOf(source),
-        inject: [TENANCY_MODULE_OPTIONS, { token: dataSource ?? DataSource, optional: true }],
-      },
-      { provide: TENANT_MANAGER, useFactory: currentTenantManager, inject: [Tenancy] },
-      TenancyMiddleware,
-    ],
-    exports: [Tenancy, TENANT_MANAGER, TENANCY_MODULE_OPTIONS],
-  };
 }
