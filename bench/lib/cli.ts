@@ -5,8 +5,8 @@ export interface BenchFlags {
   databases: Array<'sqlite' | 'postgres'>;
   skipPeer: boolean;
   skipScale: boolean;
-  /** --skip-solo: no separate-process runs of each variant alone. */
-  skipSolo: boolean;
+  /** --skip-process: no whole-process comparison in the full run. */
+  skipProcess: boolean;
   /** --out DIR: where results go (default bench/results, or .tmp/bench/quick-results with --quick). */
   out: string | undefined;
   /** --profile WORKLOAD: write V8 CPU profiles of (a) and (b) running that workload alone. */
@@ -20,6 +20,14 @@ export interface BenchFlags {
   workload: string | undefined;
   /** Child processes: half the runs (the separate-process runs, two processes per variant). */
   half: boolean;
+  /** --whole-process: only the whole-process mode (a plain app that never loads the library against the tenant app). */
+  wholeProcess: boolean;
+  /** --pairs N: whole-process pairs (plain, tenant), alternating; default 5. */
+  pairs: number;
+  /** --node22: run the whole-process apps on Node 22 (installed from the npm registry into bench/.node22). */
+  node22: boolean;
+  /** Whole-process children: write V8 CPU and allocation profiles per workload into this folder instead of timing. */
+  profileDir: string | undefined;
 }
 
 export function parseFlags(argv: readonly string[]): BenchFlags {
@@ -28,7 +36,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
     databases: [],
     skipPeer: false,
     skipScale: false,
-    skipSolo: false,
+    skipProcess: false,
     out: undefined,
     profile: undefined,
     result: undefined,
@@ -36,6 +44,10 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
     variant: undefined,
     workload: undefined,
     half: false,
+    wholeProcess: false,
+    pairs: 5,
+    node22: false,
+    profileDir: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -54,7 +66,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
       }
       case '--skip-peer': flags.skipPeer = true; break;
       case '--skip-scale': flags.skipScale = true; break;
-      case '--skip-solo': flags.skipSolo = true; break;
+      case '--skip-process': flags.skipProcess = true; break;
       case '--out': flags.out = value(); break;
       case '--profile': flags.profile = value(); break;
       case '--result': flags.result = value(); break;
@@ -62,6 +74,15 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
       case '--variant': flags.variant = value(); break;
       case '--workload': flags.workload = value(); break;
       case '--half': flags.half = true; break;
+      case '--whole-process': flags.wholeProcess = true; break;
+      case '--pairs': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1) throw new Error('--pairs needs a whole number >= 1');
+        flags.pairs = n;
+        break;
+      }
+      case '--node22': flags.node22 = true; break;
+      case '--profile-dir': flags.profileDir = value(); break;
       default: throw new Error(`unknown flag ${arg} (see bench/README.md)`);
     }
   }
@@ -74,4 +95,9 @@ export function plans(quick: boolean) {
   return quick
     ? { warmup: 20, runs: 5, iterations: 20, memoryManagers: 10_000, memoryBuilders: 2_000, scaleSizes: [] as number[] }
     : { warmup: 300, runs: 10, iterations: 300, memoryManagers: 100_000, memoryBuilders: 10_000, scaleSizes: [10, 1_000, 10_000] };
+}
+
+/** Sampling sizes of the whole-process mode, per process: warm-up, then timed operations (fewer for transactions). */
+export function processPlan(quick: boolean) {
+  return quick ? { warmup: 20, iterations: 100, txIterations: 30 } : { warmup: 200, iterations: 1_000, txIterations: 250 };
 }

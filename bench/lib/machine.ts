@@ -11,7 +11,8 @@ export interface MachineInfo {
   node: string;
   v8: string;
   packages: Record<string, string>;
-  git: { commit: string; dirty: boolean };
+  /** HEAD, the last commit that changed src/ (the library measured), and whether src/ has uncommitted changes. */
+  git: { commit: string; srcCommit?: string; dirty: boolean };
 }
 
 function packageVersion(root: string, name: string): string {
@@ -42,6 +43,6 @@ export function machineInfo(root: string): MachineInfo {
     packages: Object.fromEntries(
       ['typeorm', 'better-sqlite3', 'pg', '@mikro-orm/core', '@mikro-orm/postgresql', 'vega', 'vega-lite'].map((name) => [name, packageVersion(root, name)]),
     ),
-    git: { commit: git(root, ['rev-parse', '--short', 'HEAD']), dirty: git(root, ['status', '--porcelain', '--', 'src']) !== '' },
+    git: { commit: git(root, ['rev-parse', '--short', 'HEAD']), srcCommit: git(root, ['log', '-1', '--format=%h', '--', 'src']), dirty: git(root, ['status', '--porcelain', '--', 'src']) !== '' },
   };
 }

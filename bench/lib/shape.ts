@@ -1,3 +1,5 @@
+export type DbKind = 'sqlite' | 'postgres';
+
 /** How much data: tenants, and authors and posts per tenant. */
 export interface SeedShape {
   tenants: number;

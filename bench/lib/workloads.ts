@@ -2,16 +2,35 @@ import { randomInt, seededRandom } from './prng.js';
 import { type SeedShape, seededId } from './shape.js';
 
 /** The workloads, in the order they run and are reported. */
-export const workloadNames = ['pointRead', 'list50Join', 'count', 'insert', 'updateById', 'transaction10'] as const;
+export const workloadNames = [
+  'pointRead',
+  'list20Join',
+  'list50Join',
+  'count',
+  'insertRelation',
+  'insert',
+  'updateById',
+  'saveRelation',
+  'transaction10Updates',
+  'transaction10',
+] as const;
 export type WorkloadName = (typeof workloadNames)[number];
+
+/** The workloads the MikroORM peer implements (the first set of the benchmark). */
+export const peerWorkloadNames = ['pointRead', 'list50Join', 'count', 'insert', 'updateById', 'transaction10'] as const satisfies readonly WorkloadName[];
+export type PeerWorkloadName = (typeof peerWorkloadNames)[number];
 
 export const workloadLabels: Record<WorkloadName, string> = {
   pointRead: 'point read by id',
-  list50Join: 'list 50 with a join',
+  list20Join: 'list 20 with a join (find, relations, take)',
+  list50Join: 'list 50 with a join (query builder)',
   count: 'count',
-  insert: 'insert',
+  insertRelation: 'insert with author: { id }',
+  insert: 'insert with authorId column',
   updateById: 'update by id',
-  transaction10: 'transaction of 10 writes',
+  saveRelation: 'save (new entity with a relation)',
+  transaction10Updates: 'transaction of 10 updates',
+  transaction10: 'transaction of 10 writes (5 inserts + 5 updates)',
 };
 
 /** What one round of a workload gets; every variant gets the same input in the same round. */
@@ -25,6 +44,8 @@ export interface WorkloadInput {
   seq: number;
   /** Posts of that tenant for the transaction's five updates. */
   txPostIds: number[];
+  /** Posts of that tenant for the transaction of ten updates. */
+  updateIds: number[];
 }
 
 /** A variant's implementation of every workload. */
@@ -45,6 +66,7 @@ export function inputStream(workload: string, shape: SeedShape, seed = 1): () =>
       authorId: seededId(shape, tenantId, randomInt(random, 0, shape.authorsPerTenant - 1)),
       seq: ++seq,
       txPostIds: [post(tenantId), post(tenantId), post(tenantId), post(tenantId), post(tenantId)],
+      updateIds: Array.from({ length: 10 }, () => post(tenantId)),
     };
   };
 }

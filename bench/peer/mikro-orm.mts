@@ -6,20 +6,16 @@ import { parseFlags, plans } from '../lib/cli.js';
 import { sampleInterleaved, summarize } from '../lib/sampler.js';
 import { mainShape } from '../lib/shape.js';
 import { round } from '../lib/stats.js';
-import { inputStream, type WorkloadInput, workloadLabels, workloadNames, type Workloads } from '../lib/workloads.js';
+import { inputStream, type PeerWorkloadName, peerWorkloadNames, type WorkloadInput, workloadLabels } from '../lib/workloads.js';
+
+type Workloads = Record<PeerWorkloadName, (input: WorkloadInput) => Promise<unknown>>;
+import type { PeerResult } from '../report/types.js';
 import type { CompareResult, VariantSummary } from '../typeorm/compare.js';
 import { PlainAuthor, PlainPost, TenantAuthor, TenantPost } from './entities.mjs';
 import { BetterSqlite3Driver } from './sqlite-driver.mjs';
 
 // The peer: MikroORM 7 in its own process, on the same database and data the TypeORM run seeded,
 // the same workloads and inputs, (a) hand-written tenant_id against (b) its tenant @Filter.
-
-export interface PeerResult extends Omit<CompareResult, 'kind' | 'explain'> {
-  kind: 'peer';
-  peer: string;
-  notes: string[];
-  sql: Array<{ workload: string; key: string; sql: string }>;
-}
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -118,7 +114,7 @@ for (const workload of ['pointRead', 'list50Join', 'count'] as const) {
 }
 
 const workloads: CompareResult['workloads'] = [];
-for (const name of workloadNames) {
+for (const name of peerWorkloadNames) {
   const probe = inputStream(`${name}-probe`, mainShape, 11)();
   const statements = new Map<string, number>();
   for (const variant of variants) {

@@ -42,20 +42,13 @@ function modesTable(report: DatabaseReport): string[] {
   return lines;
 }
 
-/** Context: each variant alone in its own process, and the MikroORM peer's own ratio. */
+/** Context: the MikroORM peer's own ratio (its tenant filter against its hand-written queries). */
 function contextTable(report: DatabaseReport): string[] {
-  if (!report.solo && !report.peer) return [];
-  const lines = [
-    '| workload | alone: (a) p50 | alone: (b) p50 | alone: (b)/(a) | MikroORM by hand p50 | MikroORM @Filter p50 | MikroORM filter/hand p50 | p95 |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const w of report.compare!.workloads) {
-    const solo = report.solo?.find((s) => s.name === w.name);
-    const peer = report.peer?.workloads.find((p) => p.name === w.name)?.results;
-    const [pa, pb] = [peer?.find((r) => r.key === 'a'), peer?.find((r) => r.key === 'b')];
-    lines.push(
-      `| ${w.label} | ${us(solo?.a.medianUs)} | ${us(solo?.b.medianUs)} | ${x(solo?.ratioMedian)} | ${us(pa?.medianUs)} | ${us(pb?.medianUs)} | ${x(pb?.ratioMedian)} | ${x(pb?.ratioP95)} |`,
-    );
+  if (!report.peer) return [];
+  const lines = ['| workload | MikroORM by hand p50 | MikroORM @Filter p50 | MikroORM filter/hand p50 | p95 |', '|---|---:|---:|---:|---:|'];
+  for (const p of report.peer.workloads) {
+    const [pa, pb] = [p.results.find((r) => r.key === 'a'), p.results.find((r) => r.key === 'b')];
+    lines.push(`| ${p.label} | ${us(pa?.medianUs)} | ${us(pb?.medianUs)} | ${x(pb?.ratioMedian)} | ${x(pb?.ratioP95)} |`);
   }
   return lines;
 }

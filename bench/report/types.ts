@@ -1,8 +1,15 @@
 import type { MachineInfo } from '../lib/machine.js';
-import type { PeerResult } from '../peer/mikro-orm.mjs';
 import type { CompareResult } from '../typeorm/compare.js';
 import type { MemoryResult } from '../typeorm/memory.js';
 import type { ScaleResult } from '../typeorm/scale.js';
+
+/** What the MikroORM peer (peer/mikro-orm.mts, its own process) reports. */
+export interface PeerResult extends Omit<CompareResult, 'kind' | 'explain'> {
+  kind: 'peer';
+  peer: string;
+  notes: string[];
+  sql: Array<{ workload: string; key: string; sql: string }>;
+}
 
 /** What bench/results/<date>-<db>.json holds. */
 export interface DatabaseReport {

@@ -48,7 +48,7 @@ async function checkSameAnswers(instances: Array<[Variant, VariantInstance]>, sh
   const next = inputStream('check', shape, 7);
   for (let n = 0; n < 5; n++) {
     const input = next();
-    for (const workload of ['pointRead', 'list50Join', 'count'] as const) {
+    for (const workload of ['pointRead', 'list20Join', 'list50Join', 'count'] as const) {
       const answers = await Promise.all(instances.map(([, instance]) => instance.ops[workload](input)));
       const first = normalize(answers[0]);
       answers.forEach((answer, k) => {
@@ -71,7 +71,7 @@ async function explain(db: DbKind, baseline: VariantInstance, sql: string, param
 async function explainReads(db: DbKind, logger: CaptureLogger, instances: Array<[Variant, VariantInstance]>, shape: SeedShape): Promise<CompareResult['explain']> {
   const input = inputStream('explain', shape, 3)();
   const out: CompareResult['explain'] = [];
-  for (const workload of ['pointRead', 'list50Join', 'count'] as const) {
+  for (const workload of ['pointRead', 'list20Join', 'list50Join', 'count'] as const) {
     const queries: ExplainedQuery[] = [];
     for (const [variant, instance] of instances) {
       const sent = await logger.capture(() => instance.ops[workload](input));

@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
-import { type DataSource, DataSource as TypeOrmDataSource, type EntityManager } from 'typeorm';
+import { type DataSource, DataSource as TypeOrmDataSource } from 'typeorm';
 import { Tenancy } from '../../src/index.js';
 import { CaptureLogger, type DbKind, dataSourceOptions, plainDataSource } from './datasources.js';
-import { Post } from './entities.js';
-import type { WorkloadInput, Workloads } from '../lib/workloads.js';
+import { benchEntities } from './entities.js';
+import { plainOps, scopedOps } from '../lib/ops.js';
+import type { Workloads } from '../lib/workloads.js';
 
 /** What a variant is given: the database (already with schema and data) and the shared logger. */
 export interface BenchEnv {
@@ -34,8 +35,6 @@ export interface Variant {
   create(env: BenchEnv): Promise<VariantInstance>;
 }
 
-const title = (kind: string, input: WorkloadInput, k = 0) => `${kind} ${input.seq}.${k}`;
-
 /** (a) Plain TypeORM, tenant_id criteria written by hand: what a careful developer writes. */
 const handWritten: Variant = {
   key: 'a',
@@ -44,50 +43,13 @@ const handWritten: Variant = {
   databases: ['sqlite', 'postgres'],
   async create(env) {
     const ds = await plainDataSource(env.db, env.target, env.logger);
-    const m: EntityManager = ds.manager;
-    const ops: Workloads = {
-      pointRead: (i) => m.findOneBy(Post, { id: i.postId, tenantId: i.tenantId }),
-      list50Join: (i) =>
-        m
-          .createQueryBuilder(Post, 'post')
-          .innerJoinAndSelect('post.author', 'author', 'author.tenantId = :tenantId', { tenantId: i.tenantId })
-          .where('post.tenantId = :tenantId', { tenantId: i.tenantId })
-          .orderBy('post.id', 'ASC')
-          .limit(50)
-          .getMany(),
-      count: (i) => m.countBy(Post, { tenantId: i.tenantId }),
-      insert: (i) => m.insert(Post, { title: title('new', i), views: 0, authorId: i.authorId, tenantId: i.tenantId }),
-      updateById: (i) => m.update(Post, { id: i.postId, tenantId: i.tenantId }, { title: title('updated', i) }),
-      transaction10: (i) =>
-        m.transaction(async (tx) => {
-          for (const [k, id] of i.txPostIds.entries()) {
-            await tx.insert(Post, { title: title('tx', i, k), views: 0, authorId: i.authorId, tenantId: i.tenantId });
-            await tx.update(Post, { id, tenantId: i.tenantId }, { title: title('tx', i, k) });
-          }
-        }),
-    };
+    const ops = plainOps(ds.manager, benchEntities);
     return { ops, dataSource: ds, close: () => ds.destroy() };
   },
 };
 
 /** The workloads through a Tenancy: the same calls, no tenant_id anywhere. */
-function tenantOps(tenancy: Tenancy): Workloads {
-  const em = (i: WorkloadInput) => tenancy.manager(i.tenantId);
-  return {
-    pointRead: (i) => em(i).findOneBy(Post, { id: i.postId }),
-    list50Join: (i) => em(i).createQueryBuilder(Post, 'post').innerJoinAndSelect('post.author', 'author').orderBy('post.id', 'ASC').limit(50).getMany(),
-    count: (i) => em(i).count(Post),
-    insert: (i) => em(i).insert(Post, { title: title('new', i), views: 0, authorId: i.authorId }),
-    updateById: (i) => em(i).update(Post, { id: i.postId }, { title: title('updated', i) }),
-    transaction10: (i) =>
-      em(i).transaction(async (tx) => {
-        for (const [k, id] of i.txPostIds.entries()) {
-          await tx.insert(Post, { title: title('tx', i, k), views: 0, authorId: i.authorId });
-          await tx.update(Post, { id }, { title: title('tx', i, k) });
-        }
-      }),
-  };
-}
+const tenantOps = (tenancy: Tenancy): Workloads => scopedOps((tenantId) => tenancy.manager(tenantId), benchEntities);
 
 /** (b) typeorm-tenancy's TenantEntityManager: the same calls without any tenant_id. */
 const tenantManager: Variant = {
