@@ -3,7 +3,7 @@ import type { ReadStream } from 'typeorm/platform/PlatformTools.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy, type TenantEntityManager } from '../../src/index.js';
 import { blogEntities, Post, Tag, type Tenant } from '../fixtures/blog.js';
-import { type RlsApp, startRlsApp } from '../support/app-role.js';
+import { type LoginRole, type RlsApp, startRlsApp } from '../support/app-role.js';
 import { type BlogWorld, createBlogWorld } from '../support/blog-world.js';
 import { adminQuery, createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js';
 import { type PgBouncer, pgbouncerAvailable, startPgBouncer } from '../support/pgbouncer.js';
@@ -85,7 +85,7 @@ describe.skipIf(!hasPostgres)('pool poisoning: a connection in doubt is destroye
     // PgBouncer in transaction mode, one server connection, in front of the test server; its user list needs the roles.
     const port =
       fault === 'pgbouncer + query_timeout'
-        ? async (roles: string[]) => {
+        ? async (roles: LoginRole[]) => {
             const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
             bouncer = await startPgBouncer({ host: url.hostname, port: Number(url.port || 5432) }, roles);
             return bouncer.port;

@@ -9,12 +9,23 @@ import { adminQuery } from './databases.js';
  * tests start without PG_TEST_URL uses password authentication); a trusting server ignores it.
  */
 export async function createLoginRole(role: string, attributes: string, databaseUrl: string): Promise<string> {
+  return (await createLoginRoleWithPassword(role, attributes, databaseUrl)).url;
+}
+
+/** A LOGIN role's name and password, as a connection pooler in front of the server needs them. */
+export interface LoginRole {
+  name: string;
+  password: string;
+}
+
+/** {@link createLoginRole}, also returning the role's password. */
+export async function createLoginRoleWithPassword(role: string, attributes: string, databaseUrl: string): Promise<LoginRole & { url: string }> {
   const password = randomBytes(12).toString('hex');
   await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD '${password}' ${attributes}`);
   const url = new URL(databaseUrl);
   url.username = role;
   url.password = password;
-  return url.toString();
+  return { name: role, password, url: url.toString() };
 }
 
 /**
@@ -55,8 +66,8 @@ export async function startRlsApp(
     bypass?: boolean | 'role' | 'login';
     extra?: Record<string, unknown>;
     logger?: Logger;
-    /** Connect through another port of this host (a PgBouncer in front of the server), given the roles once they exist. */
-    port?: (roles: string[]) => Promise<number>;
+    /** Connect through another port of this host (a PgBouncer in front of the server), given the login roles (with their passwords) once they exist. */
+    port?: (roles: LoginRole[]) => Promise<number>;
   },
 ): Promise<RlsApp> {
   const suffix = randomBytes(4).toString('hex');
@@ -73,9 +84,11 @@ export async function startRlsApp(
   };
   try {
     let url = await createAppRole(owner, appRole);
+    let bypassPassword: string | undefined;
     const login = options.bypass === 'login';
     if (bypassRole) {
-      await adminQuery(`CREATE ROLE ${bypassRole} ${login ? 'LOGIN' : 'NOLOGIN'} NOSUPERUSER BYPASSRLS`);
+      if (login) bypassPassword = (await createLoginRoleWithPassword(bypassRole, 'NOSUPERUSER BYPASSRLS', url)).password;
+      else await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN NOSUPERUSER BYPASSRLS`);
       if (!login) await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
       else await owner.query(`GRANT USAGE ON SCHEMA public TO ${bypassRole}`);
       await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${bypassRole}`);
@@ -83,11 +96,13 @@ export async function startRlsApp(
     }
     if (options.port) {
       const viaPort = new URL(url);
-      viaPort.port = String(await options.port([appRole, ...(bypassRole ? [bypassRole] : [])]));
+      const logins: LoginRole[] = [{ name: appRole, password: decodeURIComponent(new URL(url).password) }];
+      if (bypassRole && bypassPassword !== undefined) logins.push({ name: bypassRole, password: bypassPassword });
+      viaPort.port = String(await options.port(logins));
       url = viaPort.toString();
     }
     app = new DataSource({ type: 'postgres', url, entities: options.entities, extra: options.extra, logger: options.logger, logging: !!options.logger });
-    const rowLevelSecurity = !bypassRole ? true : login ? { bypassLogin: { username: bypassRole } } : { bypassRole };
+    const rowLevelSecurity = !bypassRole ? true : login ? { bypassLogin: { username: bypassRole, password: bypassPassword } } : { bypassRole };
     const tenancy = new Tenancy(app, { rowLevelSecurity, defaultManager: 'unscoped' });
     await app.initialize();
     const runner = owner.createQueryRunner();

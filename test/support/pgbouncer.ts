@@ -58,17 +58,19 @@ export interface PgBouncer {
 
 /**
  * Starts a PgBouncer of its own in transaction mode on a free loopback port, in front of
- * `server` (host, port), for `users` (trust auth, as the test server has), with a pool
+ * `server` (host, port), for `users` (clients trusted; the server gets each user's password), with a pool
  * of `poolSize` server connections per user and database. `stop()` ends it and removes its files.
  */
-export async function startPgBouncer(server: { host: string; port: number }, users: string[], poolSize = 1): Promise<PgBouncer> {
+export async function startPgBouncer(server: { host: string; port: number }, users: Array<{ name: string; password: string }>, poolSize = 1): Promise<PgBouncer> {
   const binary = pgbouncerBinary();
   if (!binary) throw new Error('pgbouncer is not installed');
   const dir = mkdtempSync(join(tmpdir(), 'tenancy-pgbouncer-'));
   // PgBouncer refuses to run as root: it drops to the postgres user, which must read and write here.
   chmodSync(dir, 0o777);
   const port = await freePort();
-  writeFileSync(join(dir, 'userlist.txt'), users.map((u) => `"${u}" ""`).join('\n') + '\n');
+  // Clients are trusted; the plain passwords listed here are what PgBouncer logs in to the server
+  // with (the embedded PostgreSQL asks for one, a trusting server ignores it).
+  writeFileSync(join(dir, 'userlist.txt'), users.map((u) => `"${u.name}" "${u.password}"`).join('\n') + '\n');
   writeFileSync(
     join(dir, 'pgbouncer.ini'),
     [
