@@ -4,6 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runChild } from './lib/child.js';
 import { parseFlags } from './lib/cli.js';
+import { setBenchKeys } from './lib/keys.js';
 import { machineInfo } from './lib/machine.js';
 import { createBenchDatabase, defaultPgUrl, serverVersion, unreachable } from './lib/postgres-admin.js';
 import { compareProfiles, summarizeWholeProcessProfiles } from './report/profile.js';
@@ -17,7 +18,7 @@ import type { MemoryResult } from './typeorm/memory.js';
 import type { ScaleResult } from './typeorm/scale.js';
 
 // npm run bench [-- --quick] [--db sqlite|postgres] [--skip-peer] [--skip-scale] [--skip-process] [--out DIR] [--profile WORKLOAD]
-// npm run bench:process [-- --quick] [--db ...] [--pairs N] [--node22] [--profile WORKLOAD|all]   (= npm run bench -- --whole-process)
+// npm run bench:process [-- --quick] [--db ...] [--pairs N] [--node22] [--keys single|composite] [--profile WORKLOAD|all]   (= npm run bench -- --whole-process)
 // Compiled to bench/.build/bench/run.js; the repository root is three levels up.
 const root = path.resolve(__dirname, '../../..');
 const built = path.join(root, 'bench/.build/bench');
@@ -36,6 +37,8 @@ function peerUnavailable(): string | undefined {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
+  // The child processes (schema set-up, the tenant app) read the key mode from the environment.
+  setBenchKeys(flags.keys);
   const started = Date.now();
   const loadStart = os.loadavg()[0]!;
   const machine = machineInfo(root);
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
   const saveProcessResults = () => {
     mkdirSync(out, { recursive: true });
     const major = runtime.version.slice(1).split('.')[0];
-    const file = `${date}-whole-process-node${major}.json`;
+    const file = `${date}-whole-process-node${major}${flags.keys === 'composite' ? '-composite' : ''}.json`;
     const totalS = Math.round((Date.now() - started) / 1000);
     const run: WholeProcessRun = { machine, node: runtime.version, quick: flags.quick, durationS: flags.wholeProcess ? totalS : undefined, load: { start: loadStart, end: os.loadavg()[0]! }, results: processResults };
     writeFileSync(path.join(out, file), `${JSON.stringify(run, null, 2)}\n`);

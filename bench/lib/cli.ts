@@ -28,6 +28,8 @@ export interface BenchFlags {
   node22: boolean;
   /** Whole-process children: write V8 CPU and allocation profiles per workload into this folder instead of timing. */
   profileDir: string | undefined;
+  /** --keys single|composite: the schema's tenant-aware keys (compositeKeys: true for composite); default single. */
+  keys: 'single' | 'composite';
 }
 
 export function parseFlags(argv: readonly string[]): BenchFlags {
@@ -48,6 +50,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
     pairs: 5,
     node22: false,
     profileDir: undefined,
+    keys: 'single',
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -82,6 +85,12 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
         break;
       }
       case '--node22': flags.node22 = true; break;
+      case '--keys': {
+        const keys = value();
+        if (keys !== 'single' && keys !== 'composite') throw new Error(`--keys single|composite, not ${keys}`);
+        flags.keys = keys;
+        break;
+      }
       case '--profile-dir': flags.profileDir = value(); break;
       default: throw new Error(`unknown flag ${arg} (see bench/README.md)`);
     }

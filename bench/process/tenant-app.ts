@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { Tenancy, TenantEntity, TenantScoped } from '../../src/index.js';
 import { defineEntities } from '../lib/entities.js';
+import { compositeKeysOption } from '../lib/keys.js';
 import { scopedOps } from '../lib/ops.js';
 import { main } from './app.js';
 
@@ -13,7 +14,7 @@ main({
   entities,
   async open(options) {
     const dataSource = new DataSource(options);
-    const tenancy = new Tenancy(dataSource);
+    const tenancy = new Tenancy(dataSource, compositeKeysOption());
     await dataSource.initialize();
     return { dataSource, ops: scopedOps((tenantId) => tenancy.manager(tenantId), entities) };
   },

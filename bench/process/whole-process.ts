@@ -5,6 +5,7 @@ import { runChild } from '../lib/child.js';
 import { processPlan } from '../lib/cli.js';
 import type { NodeRuntime } from '../lib/node22.js';
 import type { DbKind } from '../lib/shape.js';
+import { benchKeys, type BenchKeys } from '../lib/keys.js';
 import { median, round } from '../lib/stats.js';
 import { workloadLabels, type WorkloadName } from '../lib/workloads.js';
 import type { AppResult, Side } from './app.js';
@@ -28,6 +29,8 @@ export interface WholeProcessWorkload {
 export interface WholeProcessResult {
   kind: 'whole-process';
   db: DbKind;
+  /** The schema's tenant-aware keys (absent in runs before --keys: single). */
+  keys?: BenchKeys;
   node: string;
   pairs: number;
   plan: { warmup: number; iterations: number; txIterations: number };
@@ -122,6 +125,7 @@ export async function runWholeProcess(options: {
     const result: WholeProcessResult = {
       kind: 'whole-process',
       db,
+      keys: benchKeys(),
       node: plainRuns[0]!.node,
       pairs,
       plan: processPlan(options.quick),
@@ -130,7 +134,7 @@ export async function runWholeProcess(options: {
       tenant: state(tenantRuns.at(-1)!),
       durationS: round((Date.now() - started) / 1000),
     };
-    log(`\n[${db}] whole process, ${result.node}, ${pairs} pairs (tenant / plain, median of process medians):`);
+    log(`\n[${db}] whole process, ${result.keys} keys, ${result.node}, ${pairs} pairs (tenant / plain, median of process medians):`);
     for (const w of workloads) {
       log(
         `  ${w.label.padEnd(50)} plain ${w.plain.medianUs.toFixed(1).padStart(8)} µs  tenant ${w.tenant.medianUs.toFixed(1).padStart(8)} µs  ×${w.ratio.toFixed(3)} ` +

@@ -25,12 +25,12 @@ const dbLabel = { sqlite: 'SQLite (better-sqlite3, in memory, a copy per process
 const us = (value: number | undefined) => (value === undefined ? '–' : value >= 1000 ? `${(value / 1000).toFixed(2)} ms` : `${value.toFixed(0)} µs`);
 const x = (ratio: number | undefined) => (ratio === undefined ? '–' : ratio.toFixed(2));
 
-/** The newest run per Node major version in a results folder, newest major first... Node 20 first. */
-export function loadWholeProcessRuns(dir: string): WholeProcessRun[] {
+/** The newest run per Node major version in a results folder, Node 20 first; `composite`: the runs with `--keys composite`. */
+export function loadWholeProcessRuns(dir: string, keys: 'single' | 'composite' = 'single'): WholeProcessRun[] {
   const byMajor = new Map<string, string>();
   for (const file of readdirSync(dir).sort()) {
-    const m = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)\.json$/.exec(file);
-    if (m) byMajor.set(m[1]!, file);
+    const m = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)(-composite)?\.json$/.exec(file);
+    if (m && (m[2] ? 'composite' : 'single') === keys) byMajor.set(m[1]!, file);
   }
   return [...byMajor.entries()]
     .sort(([a], [b]) => Number(a) - Number(b))
@@ -122,7 +122,10 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
 
 /** Writes whole-process.md into `out` and, when given, the whole-process section of bench/README.md. */
 export function writeWholeProcessOutputs(out: string, readme?: string): void {
-  const body = renderWholeProcess(loadWholeProcessRuns(out), loadInProcess(out));
+  const composite = loadWholeProcessRuns(out, 'composite');
+  const body =
+    renderWholeProcess(loadWholeProcessRuns(out), loadInProcess(out)) +
+    (composite.length ? `\n\n### With \`compositeKeys: true\` (\`--keys composite\`): the database checks references\n\n${renderWholeProcess(composite, []).replace(/^### /m, '#### ')}` : '');
   writeFileSync(path.join(out, 'whole-process.md'), `${body}\n`);
   if (!readme || !existsSync(readme)) return;
   const text = readFileSync(readme, 'utf8');

@@ -2,6 +2,7 @@ import { DataSource, type DataSourceOptions, type Logger } from 'typeorm';
 import { CaptureLogger } from '../lib/capture-logger.js';
 import { Tenancy } from '../../src/index.js';
 import { entities } from './entities.js';
+import { compositeKeysOption } from '../lib/keys.js';
 
 export type { DbKind } from '../lib/shape.js';
 import type { DbKind } from '../lib/shape.js';
@@ -25,7 +26,7 @@ export async function plainDataSource(db: DbKind, target: string, logger: Logger
 /** Creates the tables (with the library's foreign keys) through a Tenancy DataSource that synchronizes once. */
 export async function createSchema(db: DbKind, target: string): Promise<void> {
   const ds = new DataSource(dataSourceOptions(db, target, new CaptureLogger(), { synchronize: true }));
-  new Tenancy(ds);
+  new Tenancy(ds, compositeKeysOption());
   await ds.initialize();
   await ds.destroy();
 }
