@@ -3,9 +3,11 @@ import { type DataSource, type EntitySubscriberInterface, type EntityTarget, typ
 import { MissingTenantError, TenancyConfigError } from './errors.js';
 import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder, wrapQueryResultCache } from './internal/typeorm/instance-members.js';
 import { buildEntityMetadatasOffline } from './internal/typeorm/offline-metadata.js';
+import { buildMetadataFrom } from './internal/typeorm/metadata-build.js';
+import type { MetadataArgsStorage } from 'typeorm/metadata-args/MetadataArgsStorage.js';
 import { prepareTenantSchema } from './metadata/prepare-tenant-schema.js';
 import { collectScopedEntities } from './metadata/collect-scoped.js';
-import type { CompositeKeys } from './metadata/tenant-marks.js';
+import { type CompositeKeys, defaultCompositeKeys } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
 import { TenantEntityManager } from './manager/tenant-entity-manager.js';
 import { ContextEntityManager } from './manager/context-entity-manager.js';
@@ -53,7 +55,8 @@ export interface TenancyOptions {
   /**
    * Tenant-aware keys for every scoped entity (each can override it in `@TenantScoped`):
    * `true` adds `UNIQUE (tenant_id, id)` and composite foreign keys between scoped
-   * entities; `'primary'` makes `(id, tenant_id)` the primary key (Citus). Defaults to `false`.
+   * entities; `'primary'` makes `(id, tenant_id)` the primary key (Citus). Applies to this
+   * DataSource only: another DataSource over the same classes keeps its own keys. Defaults to `false`.
    */
   compositeKeys?: CompositeKeys;
   /**
@@ -107,6 +110,8 @@ export class Tenancy {
   readonly #rowLevelSecurity: ResolvedRowLevelSecurity | undefined;
   readonly #strategy: StorageStrategy;
   #catalog: TenantCatalog | undefined;
+  /** The decorator args this DataSource's metadata is built from: TypeORM's, plus the tenant columns and keys. */
+  #metadataArgs: MetadataArgsStorage | undefined;
   #rls: RowLevelSecurity | undefined;
 
   constructor(dataSource: DataSource, options: TenancyOptions = {}) {
@@ -151,9 +156,12 @@ export class Tenancy {
     }
     aroundInitialize(
       dataSource,
-      () => this.#prepareSchema(),
+      () => {
+        this.#metadataArgs = this.#prepareSchema();
+      },
       () => this.#buildRegistry(),
     );
+    buildMetadataFrom(dataSource, () => this.#metadataArgs ?? this.#prepareSchema());
   }
 
   #createStrategy(): StorageStrategy {
@@ -199,19 +207,22 @@ export class Tenancy {
     return new SchemaStrategy(this.dataSource, this.options.schema ?? {}, () => this.#requireRegistry('schema strategy'));
   }
 
-  #prepareSchema(): void {
-    prepareTenantSchema(this.dataSource, this.options.compositeKeys ?? false);
+  #prepareSchema(): MetadataArgsStorage {
+    return prepareTenantSchema(this.dataSource, this.options.compositeKeys ?? defaultCompositeKeys);
   }
 
   /** Before initialize(): the scoped entities and the tenant table from metadata built without connecting (rls.statements()). */
   #offlinePolicyTables(): PolicyTables {
-    this.#prepareSchema();
-    const metadatas = buildEntityMetadatasOffline(this.dataSource, (paths) => {
-      throw new TenancyConfigError(
-        `Entity paths (${paths.join(', ')}) cannot be loaded without initialize(). List the entity classes in the DataSource options.`,
-        { operation: 'tenancy.rls' },
-      );
-    });
+    const metadatas = buildEntityMetadatasOffline(
+      this.dataSource,
+      (paths) => {
+        throw new TenancyConfigError(
+          `Entity paths (${paths.join(', ')}) cannot be loaded without initialize(). List the entity classes in the DataSource options.`,
+          { operation: 'tenancy.rls' },
+        );
+      },
+      this.#prepareSchema(),
+    );
     const { scoped, tenantMetadata, keyColumn } = collectScopedEntities(metadatas);
     return { scoped, tenantTable: { metadata: tenantMetadata, column: keyColumn, tenantTable: true } };
   }
