@@ -32,7 +32,7 @@ class Genre {
 class Book {
   @PrimaryGeneratedColumn() id!: number;
   @Column() title!: string;
-  @ManyToOne(() => Author, { nullable: true, onDelete: 'SET NULL' }) author?: Author | null;
+  @ManyToOne(() => Author, { nullable: true }) author?: Author | null;
   @ManyToMany(() => Genre) @JoinTable({ name: 'k_book_genres' }) genres?: Genre[];
   tenantId!: number;
 }

@@ -11,11 +11,12 @@ import { type CompositeKeys, type ResolvedScopedOptions, scopedOptionsOf, tenant
 /** What the dialect's foreign keys can do, for relations whose delete/update action nulls the reference. */
 export interface KeyDialect {
   /**
-   * A NO ACTION foreign key is checked at the end of the statement, after another key's
-   * `ON DELETE SET NULL` has nulled the reference (PostgreSQL, SQLite). MySQL / MariaDB check it
-   * row by row, before.
+   * A relation can keep its single-column `SET NULL` key beside a composite NO ACTION key: the
+   * NO ACTION key is checked at the end of the statement, after the other key nulled the reference
+   * (PostgreSQL). MySQL / MariaDB check it row by row, before; SQLite would do it, but TypeORM
+   * 1.1.1 reads the pair back under one name, so the schema diff never settles.
    */
-  readonly noActionAtStatementEnd: boolean;
+  readonly nullingKeyBesideComposite: boolean;
 }
 
 function lineage(target: Function): Function[] {
@@ -70,9 +71,9 @@ function nullsReference(relation: RelationMetadataArgs): boolean {
  * referencing the related id (not `tenant_id`, which is the row's own tenant column).
  *
  * A relation with `onDelete` / `onUpdate` `'SET NULL'` (or `'SET DEFAULT'`) keeps TypeORM's
- * single-column key with that action, since a composite one would null `tenant_id` too; where the
- * dialect checks NO ACTION keys at the end of the statement, a composite NO ACTION key is added
- * beside it. Elsewhere (MySQL, MariaDB) that relation is checked by the app, not the database.
+ * single-column key with that action, since a composite one would null `tenant_id` too. On
+ * PostgreSQL a composite NO ACTION key is added beside it; elsewhere (SQLite, MySQL, MariaDB) that
+ * relation's tenant is checked by the app before each write, not by the database.
  */
 export function injectCompositeKeys(storage: MetadataArgsStorage, target: Function, options: ResolvedScopedOptions, mode: CompositeKeys, dialect: KeyDialect): void {
   for (const [relationIndex, relation] of storage.relations.entries()) {
@@ -109,7 +110,7 @@ export function injectCompositeKeys(storage: MetadataArgsStorage, target: Functi
     else if (relation.relationType === 'many-to-one') storage.joinColumns.push(ownJoin);
     addTenantKeyUnique(storage, related, relatedOptions);
     const keepSingle = nullsReference(relation);
-    if (keepSingle && !dialect.noActionAtStatementEnd) continue; // TypeORM's own key with the action; checked app-side
+    if (keepSingle && !dialect.nullingKeyBesideComposite) continue; // TypeORM's own key with the action; checked app-side
     if (!keepSingle) storage.relations[relationIndex] = { ...relation, options: { ...relation.options, createForeignKeyConstraints: false } };
     storage.foreignKeys.push({
       target,

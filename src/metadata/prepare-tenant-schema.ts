@@ -27,7 +27,7 @@ function entityClasses(dataSource: DataSource): Function[] {
 
 /** What the DataSource's dialect can do with composite foreign keys (see `KeyDialect`). */
 function keyDialect(dataSource: DataSource): KeyDialect {
-  return { noActionAtStatementEnd: DriverUtils.isPostgresFamily(dataSource.driver) || DriverUtils.isSQLiteFamily(dataSource.driver) };
+  return { nullingKeyBesideComposite: DriverUtils.isPostgresFamily(dataSource.driver) && dataSource.options.type !== 'cockroachdb' };
 }
 
 /**
