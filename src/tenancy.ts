@@ -26,6 +26,7 @@ import { watchDataSourceConnections } from './postgres/connection-hygiene.js';
 import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
+import { verifySqliteForeignKeys } from './metadata/verify-foreign-keys.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
 import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-strategy.js';
 import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
@@ -308,11 +309,13 @@ export class Tenancy {
 
   /**
    * Checks tenant safety of the schema: unique constraints on scoped tables that
-   * do not include the tenant column (from the metadata) and, with
+   * do not include the tenant column (from the metadata), on SQLite foreign keys
+   * turned off on the connection while composite tenant keys rely on them, and, with
    * `rowLevelSecurity`, everything `tenancy.rls.verify()` checks in the database.
    */
   async verify(): Promise<{ ok: boolean; problems: Array<KeyProblem | RowLevelSecurityProblem> }> {
-    const problems: Array<KeyProblem | RowLevelSecurityProblem> = verifyTenantKeys(this.#requireRegistry('tenancy.verify()'));
+    const registry = this.#requireRegistry('tenancy.verify()');
+    const problems: Array<KeyProblem | RowLevelSecurityProblem> = [...verifyTenantKeys(registry), ...(await verifySqliteForeignKeys(this.dataSource, registry))];
     if (this.#rowLevelSecurity) problems.push(...(await this.rls.verify()).problems);
     return { ok: problems.length === 0, problems };
   }
