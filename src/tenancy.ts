@@ -3,9 +3,11 @@ import { type DataSource, type EntitySubscriberInterface, type EntityTarget, typ
 import { MissingTenantError, TenancyConfigError } from './errors.js';
 import { aroundInitialize, replaceDefaultManager, replaceRelationLoader, wrapDataSourceQueryBuilder, wrapQueryResultCache } from './internal/typeorm/instance-members.js';
 import { buildEntityMetadatasOffline } from './internal/typeorm/offline-metadata.js';
+import { buildMetadataFrom } from './internal/typeorm/metadata-build.js';
+import type { MetadataArgsStorage } from 'typeorm/metadata-args/MetadataArgsStorage.js';
 import { prepareTenantSchema } from './metadata/prepare-tenant-schema.js';
 import { collectScopedEntities } from './metadata/collect-scoped.js';
-import type { CompositeKeys } from './metadata/tenant-marks.js';
+import { type CompositeKeys, defaultCompositeKeys } from './metadata/tenant-marks.js';
 import './manager/bound-operations.js';
 import { TenantEntityManager } from './manager/tenant-entity-manager.js';
 import { ContextEntityManager } from './manager/context-entity-manager.js';
@@ -24,6 +26,7 @@ import { watchDataSourceConnections } from './postgres/connection-hygiene.js';
 import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
+import { verifySqliteForeignKeys } from './metadata/verify-foreign-keys.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
 import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-strategy.js';
 import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
@@ -53,7 +56,8 @@ export interface TenancyOptions {
   /**
    * Tenant-aware keys for every scoped entity (each can override it in `@TenantScoped`):
    * `true` adds `UNIQUE (tenant_id, id)` and composite foreign keys between scoped
-   * entities; `'primary'` makes `(id, tenant_id)` the primary key (Citus). Defaults to `false`.
+   * entities; `'primary'` makes `(id, tenant_id)` the primary key (Citus). Applies to this
+   * DataSource only: another DataSource over the same classes keeps its own keys. Defaults to `false`.
    */
   compositeKeys?: CompositeKeys;
   /**
@@ -107,6 +111,8 @@ export class Tenancy {
   readonly #rowLevelSecurity: ResolvedRowLevelSecurity | undefined;
   readonly #strategy: StorageStrategy;
   #catalog: TenantCatalog | undefined;
+  /** The decorator args this DataSource's metadata is built from: TypeORM's, plus the tenant columns and keys. */
+  #metadataArgs: MetadataArgsStorage | undefined;
   #rls: RowLevelSecurity | undefined;
 
   constructor(dataSource: DataSource, options: TenancyOptions = {}) {
@@ -151,9 +157,12 @@ export class Tenancy {
     }
     aroundInitialize(
       dataSource,
-      () => this.#prepareSchema(),
+      () => {
+        this.#metadataArgs = this.#prepareSchema();
+      },
       () => this.#buildRegistry(),
     );
+    buildMetadataFrom(dataSource, () => this.#metadataArgs ?? this.#prepareSchema());
   }
 
   #createStrategy(): StorageStrategy {
@@ -199,19 +208,22 @@ export class Tenancy {
     return new SchemaStrategy(this.dataSource, this.options.schema ?? {}, () => this.#requireRegistry('schema strategy'));
   }
 
-  #prepareSchema(): void {
-    prepareTenantSchema(this.dataSource, this.options.compositeKeys ?? false);
+  #prepareSchema(): MetadataArgsStorage {
+    return prepareTenantSchema(this.dataSource, this.options.compositeKeys ?? defaultCompositeKeys);
   }
 
   /** Before initialize(): the scoped entities and the tenant table from metadata built without connecting (rls.statements()). */
   #offlinePolicyTables(): PolicyTables {
-    this.#prepareSchema();
-    const metadatas = buildEntityMetadatasOffline(this.dataSource, (paths) => {
-      throw new TenancyConfigError(
-        `Entity paths (${paths.join(', ')}) cannot be loaded without initialize(). List the entity classes in the DataSource options.`,
-        { operation: 'tenancy.rls' },
-      );
-    });
+    const metadatas = buildEntityMetadatasOffline(
+      this.dataSource,
+      (paths) => {
+        throw new TenancyConfigError(
+          `Entity paths (${paths.join(', ')}) cannot be loaded without initialize(). List the entity classes in the DataSource options.`,
+          { operation: 'tenancy.rls' },
+        );
+      },
+      this.#prepareSchema(),
+    );
     const { scoped, tenantMetadata, keyColumn } = collectScopedEntities(metadatas);
     return { scoped, tenantTable: { metadata: tenantMetadata, column: keyColumn, tenantTable: true } };
   }
@@ -297,11 +309,13 @@ export class Tenancy {
 
   /**
    * Checks tenant safety of the schema: unique constraints on scoped tables that
-   * do not include the tenant column (from the metadata) and, with
+   * do not include the tenant column (from the metadata), on SQLite foreign keys
+   * turned off on the connection while composite tenant keys rely on them, and, with
    * `rowLevelSecurity`, everything `tenancy.rls.verify()` checks in the database.
    */
   async verify(): Promise<{ ok: boolean; problems: Array<KeyProblem | RowLevelSecurityProblem> }> {
-    const problems: Array<KeyProblem | RowLevelSecurityProblem> = verifyTenantKeys(this.#requireRegistry('tenancy.verify()'));
+    const registry = this.#requireRegistry('tenancy.verify()');
+    const problems: Array<KeyProblem | RowLevelSecurityProblem> = [...verifyTenantKeys(registry), ...(await verifySqliteForeignKeys(this.dataSource, registry))];
     if (this.#rowLevelSecurity) problems.push(...(await this.rls.verify()).problems);
     return { ok: problems.length === 0, problems };
   }

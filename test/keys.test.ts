@@ -32,7 +32,7 @@ class Genre {
 class Book {
   @PrimaryGeneratedColumn() id!: number;
   @Column() title!: string;
-  @ManyToOne(() => Author, { nullable: true, onDelete: 'SET NULL' }) author?: Author | null;
+  @ManyToOne(() => Author, { nullable: true }) author?: Author | null;
   @ManyToMany(() => Genre) @JoinTable({ name: 'k_book_genres' }) genres?: Genre[];
   tenantId!: number;
 }
@@ -171,6 +171,24 @@ describe.each(databaseKinds())('tenant-aware keys on %s', (kind) => {
     const report = await tenancy.verify();
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => [p.kind, p.subject])).toEqual([['global-unique', 'k_legacy(code)']]);
+  });
+
+  it.skipIf(kind !== 'sqlite')('tenancy.verify() reports SQLite foreign keys turned off while composite keys rely on them', async () => {
+    await ds.query('PRAGMA foreign_keys = OFF');
+    try {
+      const report = await tenancy.verify();
+      expect(report.problems.map((p) => [p.kind, p.subject])).toEqual([
+        ['global-unique', 'k_legacy(code)'],
+        ['foreign-keys-off', 'k_books'],
+      ]);
+      expect(report.problems[1]!.message).toMatch(/PRAGMA foreign_keys = ON on every connection/);
+      // What the problem means: this connection now accepts another tenant's author.
+      await ds.query(`INSERT INTO ${q('k_books')} (${q('title')}, ${q('tenant_id')}, ${q('authorId')}) VALUES ('unchecked', ${t1}, ${foreignAuthor.id})`);
+      await ds.query(`DELETE FROM ${q('k_books')} WHERE ${q('title')} = 'unchecked'`);
+    } finally {
+      await ds.query('PRAGMA foreign_keys = ON');
+    }
+    expect((await tenancy.verify()).problems.map((p) => p.kind)).toEqual(['global-unique']);
   });
 });
 

@@ -1,5 +1,5 @@
-import { getMetadataArgsStorage } from 'typeorm';
 import type { ColumnOptions } from 'typeorm';
+import type { MetadataArgsStorage } from 'typeorm/metadata-args/MetadataArgsStorage.js';
 import { TenancyConfigError } from '../errors.js';
 import type { ResolvedScopedOptions } from './tenant-marks.js';
 
@@ -21,8 +21,7 @@ function lineage(target: Function): Function[] {
 }
 
 /** Reads the single primary column of the tenant entity; composite tenant keys are refused. */
-export function readTenantKey(tenantClass: Function): TenantKeyShape {
-  const storage = getMetadataArgsStorage();
+export function readTenantKey(storage: MetadataArgsStorage, tenantClass: Function): TenantKeyShape {
   const classes = lineage(tenantClass);
   const primaries = storage.columns.filter((c) => classes.includes(c.target as Function) && c.options.primary);
   if (primaries.length !== 1) {
@@ -43,26 +42,15 @@ export function readTenantKey(tenantClass: Function): TenantKeyShape {
   return { propertyName: key.propertyName, columnOptions: columnOptions as ColumnOptions };
 }
 
-// scoped class -> tenant class it was injected for; makes injection idempotent per process.
-const injected = new WeakMap<Function, Function>();
-
 /**
- * Adds the tenant column, its foreign key to the tenant table and its index to the
- * decorator args of a scoped class, the way TypeORM's own decorators do, so the
- * schema builder (synchronize, migration:generate) sees them like any other column.
+ * Adds the tenant column, its foreign key to the tenant table and its index to a Tenancy's copy
+ * of the decorator args of a scoped class, the way TypeORM's own decorators do, so the schema
+ * builder (synchronize, migration:generate) sees them like any other column. A declared column is
+ * replaced in the copy, never edited: the global decorator args stay as the user wrote them.
  */
-export function injectTenantColumn(scoped: Function, options: ResolvedScopedOptions, tenantClass: Function, key: TenantKeyShape): void {
-  const previous = injected.get(scoped);
-  if (previous === tenantClass) return;
-  if (previous) {
-    throw new TenancyConfigError(
-      `Entity ${scoped.name} is already scoped to tenant entity ${previous.name} and cannot also belong to ${tenantClass.name}. ` +
-        'Use one @TenantEntity() class for every DataSource that shares scoped entities.',
-      { entity: scoped.name },
-    );
-  }
-  const storage = getMetadataArgsStorage();
-  const own = storage.columns.find((c) => c.target === scoped && c.propertyName === options.property);
+export function injectTenantColumn(storage: MetadataArgsStorage, scoped: Function, options: ResolvedScopedOptions, tenantClass: Function, key: TenantKeyShape): void {
+  const index = storage.columns.findIndex((c) => c.target === scoped && c.propertyName === options.property);
+  const own = storage.columns[index];
   if (own) {
     // The user declared the column: keep their type, enforce what scoping needs.
     if (own.options.name !== undefined && own.options.name !== options.column) {
@@ -72,7 +60,7 @@ export function injectTenantColumn(scoped: Function, options: ResolvedScopedOpti
         { entity: scoped.name },
       );
     }
-    Object.assign(own.options, { name: options.column, nullable: false, update: false });
+    storage.columns[index] = { ...own, options: { ...own.options, name: options.column, nullable: false, update: false } };
   } else {
     storage.columns.push({
       target: scoped,
@@ -89,5 +77,4 @@ export function injectTenantColumn(scoped: Function, options: ResolvedScopedOpti
     onDelete: options.onDelete,
   });
   if (options.index) storage.indices.push({ target: scoped, columns: [options.property], synchronize: true });
-  injected.set(scoped, tenantClass);
 }

@@ -1,12 +1,15 @@
-import { type DataSource, EntitySchema, getMetadataArgsStorage } from 'typeorm';
+import { type DataSource, EntitySchema } from 'typeorm';
+import type { MetadataArgsStorage } from 'typeorm/metadata-args/MetadataArgsStorage.js';
 import { TenancyConfigError } from '../errors.js';
+import { DriverUtils } from '../internal/typeorm/deep-imports.js';
+import { copyMetadataArgs } from '../internal/typeorm/metadata-build.js';
 import { injectTenantColumn, readTenantKey } from './inject-tenant-column.js';
-import { injectCompositeKeys, injectTenantUniques } from './inject-tenant-keys.js';
+import { injectCompositeKeys, injectTenantPrimary, injectTenantUniques, type KeyDialect } from './inject-tenant-keys.js';
 import { type CompositeKeys, isTenantEntityClass, scopedOptionsOf } from './tenant-marks.js';
 
 /** The entity classes of the DataSource: classes and EntitySchemas with a target. */
 function entityClasses(dataSource: DataSource): Function[] {
-const listed = dataSource.options.entities ?? [];
+  const listed = dataSource.options.entities ?? [];
   const entries = Array.isArray(listed) ? listed : Object.values(listed);
   const classes: Function[] = [];
   for (const entry of entries) {
@@ -22,12 +25,19 @@ const listed = dataSource.options.entities ?? [];
   return classes;
 }
 
+/** What the DataSource's dialect can do with composite foreign keys (see `KeyDialect`). */
+function keyDialect(dataSource: DataSource): KeyDialect {
+  return { nullingKeyBesideComposite: DriverUtils.isPostgresFamily(dataSource.driver) && dataSource.options.type !== 'cockroachdb' };
+}
+
 /**
- * Before TypeORM builds metadata: checks the decorators (exactly one tenant entity,
- * not scoped itself, no scoped nested-set tree) and adds the tenant column, its
- * foreign key and index, per-tenant uniques and composite keys to the decorator args.
+ * The decorator args this DataSource's metadata is built from: checks the decorators (exactly
+ * one tenant entity, not scoped itself, no scoped nested-set tree) and adds the tenant column, its
+ * foreign key and index, per-tenant uniques and composite keys to a copy of TypeORM's global
+ * decorator args, so they apply to this DataSource only.
  */
-export function prepareTenantSchema(dataSource: DataSource, compositeKeysDefault: CompositeKeys): void {
+export function prepareTenantSchema(dataSource: DataSource, compositeKeysDefault: CompositeKeys): MetadataArgsStorage {
+  const storage = copyMetadataArgs();
   const classes = entityClasses(dataSource);
   const tenantClasses = classes.filter(isTenantEntityClass);
   if (tenantClasses.length !== 1) {
@@ -45,8 +55,8 @@ export function prepareTenantSchema(dataSource: DataSource, compositeKeysDefault
       { entity: tenantClass.name, operation: 'initialize' },
     );
   }
-  const key = readTenantKey(tenantClass);
-  const trees = getMetadataArgsStorage().trees;
+  const key = readTenantKey(storage, tenantClass);
+  const trees = storage.trees;
   for (const scoped of classes) {
     const options = scopedOptionsOf(scoped);
     if (!options) continue;
@@ -59,12 +69,19 @@ export function prepareTenantSchema(dataSource: DataSource, compositeKeysDefault
     }
     // Child entities inherit the injected column from the decorated ancestor.
     if (scopedOptionsOf(Object.getPrototypeOf(scoped)) === options) continue;
-    injectTenantColumn(scoped, options, tenantClass, key);
+    injectTenantColumn(storage, scoped, options, tenantClass, key);
   }
-  for (const scoped of classes) {
+  // Decorated classes (not their children) with their key mode; primary keys first, so every
+  // relation sees whether the key it references includes the tenant column.
+  const decorated = classes.flatMap((scoped) => {
     const options = scopedOptionsOf(scoped);
-    if (!options || scopedOptionsOf(Object.getPrototypeOf(scoped)) === options) continue;
-    injectTenantUniques(scoped, options);
-    injectCompositeKeys(scoped, options, options.compositeKeys ?? compositeKeysDefault);
+    return options && scopedOptionsOf(Object.getPrototypeOf(scoped)) !== options ? [{ scoped, options, mode: options.compositeKeys ?? compositeKeysDefault }] : [];
+  });
+  for (const { scoped, options, mode } of decorated) if (mode === 'primary') injectTenantPrimary(storage, scoped, options);
+  const dialect = keyDialect(dataSource);
+  for (const { scoped, options, mode } of decorated) {
+    injectTenantUniques(storage, scoped, options);
+    injectCompositeKeys(storage, scoped, options, mode, dialect);
   }
+  return storage;
 }

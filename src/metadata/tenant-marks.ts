@@ -23,6 +23,9 @@ export interface TenantScopedOptions {
 /** See `TenantScopedOptions.compositeKeys`. */
 export type CompositeKeys = boolean | 'primary';
 
+/** The Tenancy option `compositeKeys` when it is not given. */
+export const defaultCompositeKeys: CompositeKeys = false;
+
 export type ResolvedScopedOptions = Required<Omit<TenantScopedOptions, 'compositeKeys'>> & { compositeKeys: CompositeKeys | undefined };
 
 // Class markers only: which classes carry which decorator. Which tenant entity a

@@ -1,9 +1,13 @@
 import type { ScopeRegistry } from '../scoping/scope-registry.js';
 
-/** A unique constraint on a scoped table that does not include the tenant column. */
+/**
+ * A key problem: a unique constraint on a scoped table that does not include the tenant column
+ * (`'global-unique'`), or SQLite foreign keys off on the DataSource's connection while the schema
+ * has composite tenant keys (`'foreign-keys-off'`).
+ */
 export interface KeyProblem {
-  readonly kind: 'global-unique';
-  /** `table(columns)` */
+  readonly kind: 'global-unique' | 'foreign-keys-off';
+  /** `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked. */
   readonly subject: string;
   readonly message: string;
 }

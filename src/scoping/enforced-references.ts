@@ -85,7 +85,8 @@ export async function tenantForeignKeyError(
   // PostgreSQL reports the constraint; MySQL/MariaDB name it in the message; SQLite does neither.
   const named = violation.constraint ?? /CONSTRAINT [`"]([^`"]+)[`"]/.exec(violation.message)?.[1];
   if (named !== undefined) {
-    const hit = enforced.find(([, fk]) => fk.name === named);
+    // The relation's composite key, or its single-column key beside it (a SET NULL relation on PostgreSQL).
+    const hit = enforced.find(([relation, fk]) => fk.name === named || metadata.foreignKeys.some((k) => k.name === named && k.columns.length === 1 && k.columns[0] === relation.joinColumns[0]));
     if (!hit) return undefined;
     const id = valueSets.map((v) => value(hit[0], v)).find((v) => v !== undefined && v !== null);
     return mismatch(scope, hit[0], id, operation, error);

@@ -17,6 +17,7 @@ import {
   SoftDeleteQueryBuilder,
 } from '../../src/internal/typeorm/deep-imports.js';
 import { buildEntityMetadatasOffline } from '../../src/internal/typeorm/offline-metadata.js';
+import { buildMetadataFrom, copyMetadataArgs } from '../../src/internal/typeorm/metadata-build.js';
 import { runnerView, underlyingRunner } from '../../src/internal/typeorm/runner-view.js';
 import { blogEntities } from '../fixtures/blog.js';
 
@@ -121,6 +122,30 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     expect(shape(built)).toEqual(shape(live.entityMetadatas));
     await live.destroy();
     expect(() => buildEntityMetadatasOffline(new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: ['x/*.js'] }), refuse)).toThrow('paths x/*.js');
+  });
+
+  it('metadata-build.ts: DataSource#buildMetadatas still runs the steps it replaces, and the replacement builds the same DataSource', async () => {
+    const source = String((DataSource.prototype as unknown as { buildMetadatas: Function }).buildMetadatas);
+    for (const step of ['buildSubscribers', 'buildEntityMetadatas', 'entityMetadatasMap', 'buildMigrations', 'validateMany', 'useDataSource']) {
+      expect(source, `DataSource#buildMetadatas no longer does ${step}: check src/internal/typeorm/metadata-build.ts`).toContain(step);
+    }
+    const shape = (ds: DataSource) =>
+      ds.entityMetadatas
+        .map((m) => ({ name: m.name, columns: m.columns.map((c) => c.databaseName).sort(), fks: m.foreignKeys.length, relations: m.relations.length }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    class NoopMigration1 {
+      async up(): Promise<void> {}
+      async down(): Promise<void> {}
+    }
+    const options = { type: 'better-sqlite3' as const, database: ':memory:', entities: blogEntities, migrations: [NoopMigration1], subscribers: [] as Function[] };
+    const replaced = new DataSource(options);
+    buildMetadataFrom(replaced, copyMetadataArgs);
+    await replaced.initialize();
+    const plain = await new DataSource(options).initialize();
+    expect(shape(replaced)).toEqual(shape(plain));
+    expect(replaced.migrations.map((m) => m.constructor.name)).toEqual(['NoopMigration1']);
+    expect([...replaced.entityMetadatasMap.keys()]).toEqual([...plain.entityMetadatasMap.keys()]);
+    await Promise.all([replaced.destroy(), plain.destroy()]);
   });
 
   it('tenancy.ts: lazy relation getters bind to dataSource.relationLoader while metadata is built', () => {
