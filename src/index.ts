@@ -8,6 +8,7 @@ export {
   UnsafeQueryError,
   TenancyConfigError,
   StorageUnavailableError,
+  StorageConflictError,
 } from './errors.js';
 export type { TenancyErrorDetails } from './errors.js';
 export { TenantEntity } from './metadata/tenant-entity.decorator.js';

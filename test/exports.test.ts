@@ -11,7 +11,7 @@ describe('public exports', () => {
       'typeorm-tenancy',
       root,
       [
-        'MissingTenantError', 'RowLevelSecurity', 'StorageUnavailableError', 'Tenancy', 'TenancyConfigError', 'TenancyError', 'TenantCatalog',
+        'MissingTenantError', 'RowLevelSecurity', 'StorageConflictError', 'StorageUnavailableError', 'Tenancy', 'TenancyConfigError', 'TenancyError', 'TenantCatalog',
         'TenantEntity', 'TenantEntityManager', 'TenantMismatchError', 'TenantScoped', 'TenantUnique', 'UnknownTenantError', 'UnsafeQueryError',
         'defaultSchemaName',
       ],
@@ -39,6 +39,7 @@ describe('public exports', () => {
       root.UnsafeQueryError,
       root.TenancyConfigError,
       root.StorageUnavailableError,
+      root.StorageConflictError,
     ];
     for (const E of errors) {
       const error = new E('m');

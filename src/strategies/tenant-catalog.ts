@@ -71,23 +71,26 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
     return this.#key().column.entityMetadata;
   }
 
-  /** Inserts the tenant row and builds its storage (schema and tables, or database). */
+  /**
+   * Inserts the tenant row and builds its storage (schema and tables, database, or the
+   * tenant row in its shard): all or nothing. What lives outside the catalog's
+   * transaction (a database, a shard's row) is removed again when a later step fails,
+   * the commit included. A storage that already exists is a `StorageConflictError`.
+   */
   async create(values: DeepPartial<Tenant>): Promise<Tenant> {
-    let tenantId: TenantId | undefined;
+    const undo: Array<() => Promise<void>> = [];
     try {
       return await inOwnTransaction(this.#dataSource, async (runner) => {
         await this.#strategy.prepare?.(runner);
         const target = this.#metadata.target as EntityTarget<Tenant>;
         const tenant: Tenant = await runner.manager.save(target, runner.manager.create(target, values as DeepPartial<Tenant>));
-        tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
-        await this.#strategy.provision(tenantId, runner, tenant);
+        const tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
+        await this.#strategy.provision(tenantId, runner, tenant, (step) => undo.push(step));
         return tenant;
       });
     } catch (error) {
-      // Storage outside the catalog's transaction (a database) is undone by the strategy.
-      if (tenantId !== undefined && this.#strategy.kind === 'database') {
-        await inOwnTransaction(this.#dataSource, (runner) => this.#strategy.drop(tenantId!, runner)).catch(() => undefined);
-      }
+      // Best effort: a step that cannot be undone now (its database is down) is handled by the next create.
+      for (const step of undo.reverse()) await step().catch(() => undefined);
       throw error;
     }
   }
