@@ -28,7 +28,7 @@ export type { RowLevelSecurityProblem, RowLevelSecurityReport } from './postgres
 export type { KeyProblem } from './metadata/verify-keys.js';
 export type { CitusPlan } from './postgres/citus-sql.js';
 export { TenantCatalog } from './strategies/tenant-catalog.js';
-export type { MigrateAllOptions, MigrationProgress, MigrationSummary, TenantExistsOptions } from './strategies/tenant-catalog.js';
+export type { MigrateAllOptions, MigrationProgress, MigrationSummary, ShardMigrationSummary, TenantExistsOptions } from './strategies/tenant-catalog.js';
 export type { SchemaStrategyOptions } from './strategies/schema-strategy.js';
 export type { DatabaseStrategyOptions, ShardingOptions } from './strategies/routed-strategy.js';
 export { defaultSchemaName } from './strategies/schema-names.js';

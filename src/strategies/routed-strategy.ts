@@ -285,6 +285,11 @@ export class ShardStrategy implements StorageStrategy, Route {
     return shard === undefined ? undefined : this.pool.peek(shard)?.manager(tenantId);
   }
 
+  /** The shard of a tenant (`shardOf`'s answer). */
+  shardOf(tenantId: TenantId): Promise<string> {
+    return this.#shardOf(tenantId);
+  }
+
   async #shardOf(tenantId: TenantId): Promise<string> {
     const shard = await this.#options.shardOf(tenantId);
     this.#lastShard.set(String(tenantId), shard);
