@@ -1,5 +1,5 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { StorageUnavailableError } from '../errors.js';
+import { StorageUnavailableError, TenancyError } from '../errors.js';
 
 /** One open DataSource of the pool, with what uses it right now. */
 interface Entry<T> {
@@ -83,6 +83,7 @@ export class DataSourcePool<T> {
     if (existing) return existing;
     const ready = this.#options.open(key).catch((cause: unknown) => {
       this.#entries.delete(key); // not cached: the next use retries
+      if (cause instanceof TenancyError) throw cause; // already says what is wrong (an unknown tenant, a bad shard name)
       throw new StorageUnavailableError(`The ${this.#options.label} "${key}" cannot be reached: ${cause instanceof Error ? cause.message : String(cause)}`, {
         operation: 'open',
         cause,
