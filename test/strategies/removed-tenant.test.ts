@@ -51,7 +51,8 @@ describe.each(databaseKinds())("strategy 'database' on %s: removed and unknown t
     await tenancy.manager(kept).save(Tag, { label: 'kept-tag' });
     await tenancy.tenants.remove(gone);
     expect(await storageExists(gone.id)).toBe(false);
-    for (const call of [() => tenancy.manager(gone).find(Tag), () => tenancy.manager(gone).save(Tag, { label: 'x' }), () => tenancy.open(gone)]) {
+    const calls: Array<() => Promise<unknown>> = [() => tenancy.manager(gone).find(Tag), () => tenancy.manager(gone).save(Tag, { label: 'x' }), () => tenancy.open(gone)];
+    for (const call of calls) {
       const error = await Promise.resolve().then(call).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UnknownTenantError);
       expect((error as UnknownTenantError).tenant).toBe(gone.id);
