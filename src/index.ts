@@ -31,4 +31,4 @@ export { TenantCatalog } from './strategies/tenant-catalog.js';
 export type { MigrateAllOptions, MigrationProgress, MigrationSummary, ShardMigrationSummary, TenantExistsOptions } from './strategies/tenant-catalog.js';
 export type { SchemaStrategyOptions } from './strategies/schema-strategy.js';
 export type { DatabaseStrategyOptions, ShardingOptions } from './strategies/routed-strategy.js';
-export { defaultSchemaName } from './strategies/schema-names.js';
+export { defaultSchemaName, tenantStorageName } from './strategies/schema-names.js';

@@ -13,7 +13,7 @@ describe('public exports', () => {
       [
         'MissingTenantError', 'RowLevelSecurity', 'StorageConflictError', 'StorageUnavailableError', 'Tenancy', 'TenancyConfigError', 'TenancyError', 'TenantCatalog',
         'TenantEntity', 'TenantEntityManager', 'TenantMismatchError', 'TenantScoped', 'TenantUnique', 'UnknownTenantError', 'UnsafeQueryError',
-        'defaultSchemaName',
+        'defaultSchemaName', 'tenantStorageName',
       ],
     ],
     ['typeorm-tenancy/express', express, ['byHeader', 'byHostname', 'bySubdomain', 'tenancyErrorHandler', 'tenancyMiddleware', 'tenantManager', 'withDefault']],
