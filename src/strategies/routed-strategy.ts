@@ -119,7 +119,7 @@ export class DatabaseStrategy implements StorageStrategy, Route {
   readonly pool: DataSourcePool<RoutedTarget>;
 
   readonly #attach: Attach;
-  /** Tenant ids by pool key (the key is the id as a string). */
+  /** Tenant ids by pool key (the id as a string), for the catalog lookup as one opens: one small entry per tenant used. */
   readonly #ids = new Map<string, TenantId>();
 
   /** `exists` asks the catalog: a tenant database opens only for a tenant of the tenant table. */
@@ -150,8 +150,13 @@ export class DatabaseStrategy implements StorageStrategy, Route {
   }
 
   use<R>(tenantId: TenantId, fn: (manager: TenantEntityManager) => Promise<R>): Promise<R> {
-    this.#ids.set(String(tenantId), tenantId);
-    return this.pool.use(String(tenantId), (target) => fn(target.manager(tenantId)));
+    return this.#use(tenantId, (target) => fn(target.manager(tenantId)));
+  }
+
+  #use<R>(tenantId: TenantId, fn: (target: RoutedTarget) => Promise<R>): Promise<R> {
+    const key = String(tenantId);
+    this.#ids.set(key, tenantId);
+    return this.pool.use(key, fn);
   }
 
   peek(tenantId: TenantId): TenantEntityManager | undefined {
@@ -182,24 +187,27 @@ export class DatabaseStrategy implements StorageStrategy, Route {
       if (existsSync(file)) throw conflict(tenantId, `file ${file}`);
       ours = true; // SQLite creates it as it opens
     }
-    const target = this.#attach(derivedDataSource(this.#main, options));
-    try {
-      await target.dataSource.initialize();
-      const metadata = target.dataSource.getMetadata(this.#tenantTarget());
-      const runner = target.dataSource.createQueryRunner();
+    // Its DataSource counts against maxOpen like the pool's own.
+    await this.pool.withSlot(async () => {
+      const target = this.#attach(derivedDataSource(this.#main, options));
       try {
-        const taken = (await runner.hasTable(metadata.tablePath)) && (await runner.manager.count(metadata.target)) > 0;
-        if (taken) throw conflict(tenantId, `database ${databaseName(options) ?? file ?? ''}`.trim());
+        await target.dataSource.initialize();
+        const metadata = target.dataSource.getMetadata(this.#tenantTarget());
+        const runner = target.dataSource.createQueryRunner();
+        try {
+          const taken = (await runner.hasTable(metadata.tablePath)) && (await runner.manager.count(metadata.target)) > 0;
+          if (taken) throw conflict(tenantId, `database ${databaseName(options) ?? file ?? ''}`.trim());
+        } finally {
+          await runner.release();
+        }
+        ours = true;
+        // Tables from the tenant's migrations (synchronize, when configured, ran as it opened).
+        if (target.dataSource.migrations.length) await target.dataSource.runMigrations();
+        await copyTenantRow(target.dataSource, this.#tenantTarget(), tenant, false);
       } finally {
-        await runner.release();
+        if (target.dataSource.isInitialized) await target.dataSource.destroy();
       }
-      ours = true;
-      // Tables from the tenant's migrations (synchronize, when configured, ran as it opened).
-      if (target.dataSource.migrations.length) await target.dataSource.runMigrations();
-      await copyTenantRow(target.dataSource, this.#tenantTarget(), tenant, false);
-    } finally {
-      if (target.dataSource.isInitialized) await target.dataSource.destroy();
-    }
+    });
   }
 
   async drop(tenantId: TenantId): Promise<void> {
@@ -215,7 +223,7 @@ export class DatabaseStrategy implements StorageStrategy, Route {
   }
 
   migrate(tenantId: TenantId): Promise<void> {
-    return this.pool.use(String(tenantId), (target) => migrateDataSource(target.dataSource));
+    return this.#use(tenantId, (target) => migrateDataSource(target.dataSource));
   }
 
   #requireName(options: DataSourceOptions, tenantId: TenantId): string {
