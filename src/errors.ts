@@ -63,3 +63,12 @@ export class TenancyConfigError extends TenancyError {
 export class StorageUnavailableError extends TenancyError {
   readonly code = 'TENANCY_STORAGE_UNAVAILABLE';
 }
+
+/**
+ * `tenants.create()` was about to use a storage (schema, database, database file) that
+ * already exists or already holds a tenant: two tenants would share it. Nothing was
+ * created and the tenant row was not kept.
+ */
+export class StorageConflictError extends TenancyError {
+  readonly code = 'TENANCY_STORAGE_CONFLICT';
+}

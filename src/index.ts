@@ -8,6 +8,7 @@ export {
   UnsafeQueryError,
   TenancyConfigError,
   StorageUnavailableError,
+  StorageConflictError,
 } from './errors.js';
 export type { TenancyErrorDetails } from './errors.js';
 export { TenantEntity } from './metadata/tenant-entity.decorator.js';
@@ -27,7 +28,7 @@ export type { RowLevelSecurityProblem, RowLevelSecurityReport } from './postgres
 export type { KeyProblem } from './metadata/verify-keys.js';
 export type { CitusPlan } from './postgres/citus-sql.js';
 export { TenantCatalog } from './strategies/tenant-catalog.js';
-export type { MigrateAllOptions, MigrationProgress, MigrationSummary, TenantExistsOptions } from './strategies/tenant-catalog.js';
+export type { MigrateAllOptions, MigrationProgress, MigrationSummary, ShardMigrationSummary, TenantExistsOptions } from './strategies/tenant-catalog.js';
 export type { SchemaStrategyOptions } from './strategies/schema-strategy.js';
 export type { DatabaseStrategyOptions, ShardingOptions } from './strategies/routed-strategy.js';
-export { defaultSchemaName } from './strategies/schema-names.js';
+export { defaultSchemaName, tenantStorageName } from './strategies/schema-names.js';

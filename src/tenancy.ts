@@ -32,7 +32,7 @@ import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-
 import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
 import { DatabaseStrategy, type DatabaseStrategyOptions, ShardStrategy, type ShardingOptions } from './strategies/routed-strategy.js';
 import { contextRoutedManager, routedManager } from './strategies/routed-manager.js';
-import { forEachTenant, type MigrateAllOptions, type MigrationSummary, TenantCatalog } from './strategies/tenant-catalog.js';
+import { forEachShard, forEachTenant, type MigrateAllOptions, type MigrationSummary, TenantCatalog } from './strategies/tenant-catalog.js';
 
 function isQueryRunner(value: unknown): value is QueryRunner {
   return typeof value === 'object' && value !== null && 'query' in value && 'connection' in value;
@@ -194,7 +194,10 @@ export class Tenancy {
       if (typeof this.options.database?.dataSourceOptions !== 'function') {
         throw new TenancyConfigError("strategy 'database' needs database: { dataSourceOptions: (tenantId) => DataSourceOptions }.", { operation: 'new Tenancy' });
       }
-      return new DatabaseStrategy(this.dataSource, this.options.database, attach, tenantTarget);
+      return new DatabaseStrategy(this.dataSource, this.options.database, attach, tenantTarget, (tenantId) =>
+        // Outside run()'s binding: the catalog lookup must stay on the main DataSource.
+        this.#context.exit(() => this.tenants.exists(tenantId)),
+      );
     }
     if (strategy !== 'schema') {
       throw new TenancyConfigError(`strategy must be 'row', 'schema' or 'database', not ${JSON.stringify(strategy)}.`, { operation: 'new Tenancy' });
@@ -341,13 +344,17 @@ export class Tenancy {
   /**
    * Brings every tenant's storage up to date — schema strategy: each tenant schema,
    * by its tenant migrations or by synchronizing its tables — with progress, one
-   * tenant's failure isolated from the others, and a summary. Row strategy: runs the
+   * tenant's failure isolated from the others, and a summary. Shards: each shard (all
+   * its tenants at once), reported in `summary.shards`; `succeeded` and `failed` list the
+   * tenants of the shards that succeeded or failed. Row strategy: runs the
    * DataSource's migrations once (one shared set of tables).
    */
   async migrateAll(options: MigrateAllOptions = {}): Promise<MigrationSummary> {
     this.#requireRegistry('tenancy.migrateAll()');
     const strategy = this.#strategy;
-    if (strategy instanceof ShardStrategy) return forEachTenant(strategy.shardNames, (shard) => strategy.migrateShard(String(shard)), options);
+    if (strategy instanceof ShardStrategy) {
+      return forEachShard(strategy.shardNames, (shard) => strategy.migrateShard(shard), () => this.tenants.ids(), (tenant) => strategy.shardOf(tenant), options);
+    }
     if (!strategy.migrate) {
       await this.dataSource.runMigrations();
       return { total: 0, succeeded: [], failed: [] };

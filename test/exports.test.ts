@@ -11,9 +11,9 @@ describe('public exports', () => {
       'typeorm-tenancy',
       root,
       [
-        'MissingTenantError', 'RowLevelSecurity', 'StorageUnavailableError', 'Tenancy', 'TenancyConfigError', 'TenancyError', 'TenantCatalog',
+        'MissingTenantError', 'RowLevelSecurity', 'StorageConflictError', 'StorageUnavailableError', 'Tenancy', 'TenancyConfigError', 'TenancyError', 'TenantCatalog',
         'TenantEntity', 'TenantEntityManager', 'TenantMismatchError', 'TenantScoped', 'TenantUnique', 'UnknownTenantError', 'UnsafeQueryError',
-        'defaultSchemaName',
+        'defaultSchemaName', 'tenantStorageName',
       ],
     ],
     ['typeorm-tenancy/express', express, ['byHeader', 'byHostname', 'bySubdomain', 'tenancyErrorHandler', 'tenancyMiddleware', 'tenantManager', 'withDefault']],
@@ -39,6 +39,7 @@ describe('public exports', () => {
       root.UnsafeQueryError,
       root.TenancyConfigError,
       root.StorageUnavailableError,
+      root.StorageConflictError,
     ];
     for (const E of errors) {
       const error = new E('m');

@@ -137,6 +137,7 @@ export interface TenancyErrorHandlerOptions {
  * | `UnknownTenantError` | 404 |
  * | `UnsafeQueryError`, `TenancyConfigError` | 500 (logged) |
  * | `StorageUnavailableError` | 503 (logged) |
+ * | `StorageConflictError` | 409 |
  *
  * @example
  * app.use(tenancyMiddleware(tenancy, { resolve: byHeader('x-tenant-id') }));

@@ -1,4 +1,5 @@
 import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
+import { StorageConflictError } from '../errors.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { TenantMigrationExecutor, TenantSchemaBuilder } from '../internal/typeorm/tenant-schema-builder.js';
 import { quoteIdentifier, setConfigSql } from '../postgres/policy-sql.js';
@@ -10,7 +11,11 @@ import { inOwnTransaction } from './in-transaction.js';
 
 /** Options of `strategy: 'schema'` (PostgreSQL). */
 export interface SchemaStrategyOptions {
-  /** The schema of a tenant. Defaults to `tenant_<id>` (see `defaultSchemaName`). */
+  /**
+   * The schema of a tenant; must give each tenant its own (`tenants.create()` refuses a schema
+   * that exists: `StorageConflictError`). Defaults to `defaultSchemaName`: `tenant_<id>` for
+   * integer and lower-case uuid keys, with a hash of the key appended for other keys.
+   */
   schemaName?: (tenantId: TenantId) => string;
   /**
    * Migrations that build and evolve one tenant's tables, run in each tenant schema
@@ -69,7 +74,16 @@ export class SchemaStrategy implements StorageStrategy, TenantSchemas {
 
   async provision(tenantId: TenantId, runner: QueryRunner): Promise<void> {
     const schema = this.schemaOf(tenantId);
-    await runner.query(`CREATE SCHEMA ${quoteIdentifier(schema)}`);
+    // A schema that exists belongs to another tenant (a schemaName that maps two tenants to one) or is a leftover.
+    await runner.query(`CREATE SCHEMA ${quoteIdentifier(schema)}`).catch((error: unknown) => {
+      const code = (error as { driverError?: { code?: unknown } }).driverError?.code;
+      if (code !== '42P06') throw error;
+      throw new StorageConflictError(
+        `tenants.create() refused tenant ${JSON.stringify(tenantId)}: schema "${schema}" already exists (another tenant's, or a leftover). ` +
+          'Give each tenant its own schema (schemaName), or drop the leftover schema.',
+        { operation: 'tenants.create()', tenant: tenantId, cause: error },
+      );
+    });
     if (this.#options.tenantMigrations) return this.#build(tenantId, runner);
     await runner.query(setConfigSql(1), ['search_path', this.searchPath(tenantId)]);
     // A new schema is empty, so its DDL is the same for every tenant: plan it once, replay it

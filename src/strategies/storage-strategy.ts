@@ -11,7 +11,12 @@ export interface StorageStrategy {
   readonly kind: 'row' | 'schema' | 'database';
   /** First step of `tenants.create()`'s transaction, before the tenant row is inserted. */
   prepare?(runner: QueryRunner): Promise<void>;
-  provision(tenantId: TenantId, runner: QueryRunner, tenant: ObjectLiteral): Promise<void>;
+  /**
+   * Builds the tenant's storage. What it creates outside the catalog's transaction (a
+   * database, the tenant row in a shard) it undoes through `onRollback`, called as soon as
+   * it exists: `tenants.create()` runs those steps, newest first, if anything later fails.
+   */
+  provision(tenantId: TenantId, runner: QueryRunner, tenant: ObjectLiteral, onRollback: (undo: () => Promise<void>) => void): Promise<void>;
   drop(tenantId: TenantId, runner: QueryRunner): Promise<void>;
   /** Brings one tenant's storage up to date; `undefined` when the strategy has no per-tenant storage. */
   migrate?(tenantId: TenantId): Promise<void>;

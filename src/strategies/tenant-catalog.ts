@@ -6,21 +6,38 @@ import { resolveTenantId, type TenantId, type TenantKey, type TenantRef } from '
 import type { StorageStrategy } from './storage-strategy.js';
 import { inOwnTransaction } from './in-transaction.js';
 
-/** One step of `tenancy.migrateAll()`. */
+/** One step of `tenancy.migrateAll()`: a tenant, or with shards a shard. */
 export interface MigrationProgress {
-  readonly tenant: TenantId;
-  /** Tenants finished so far (this one included) and in total. */
+  /** The tenant migrated; absent for a shard (see `shard`). */
+  readonly tenant?: TenantId;
+  /** The shard migrated (shards only). */
+  readonly shard?: string;
+  /** Steps finished so far (this one included) and in total. */
   readonly done: number;
   readonly total: number;
   readonly ok: boolean;
   readonly error?: unknown;
 }
 
-/** The outcome of `tenancy.migrateAll()`: one tenant's failure never stops the others. */
+/** With shards: how each shard's migration went. */
+export interface ShardMigrationSummary {
+  readonly total: number;
+  readonly succeeded: string[];
+  readonly failed: Array<{ shard: string; error: unknown }>;
+}
+
+/**
+ * The outcome of `tenancy.migrateAll()`: one tenant's (or shard's) failure never stops
+ * the others. `succeeded` and `failed` name tenants only; with shards they list the
+ * tenants of the shards that succeeded or failed (each with its shard's error), and the
+ * shards themselves are in `shards`.
+ */
 export interface MigrationSummary {
   readonly total: number;
   readonly succeeded: TenantId[];
   readonly failed: Array<{ tenant: TenantId; error: unknown }>;
+  /** Shards only: each shard's outcome. */
+  readonly shards?: ShardMigrationSummary;
 }
 
 export interface MigrateAllOptions {
@@ -71,23 +88,26 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
     return this.#key().column.entityMetadata;
   }
 
-  /** Inserts the tenant row and builds its storage (schema and tables, or database). */
+  /**
+   * Inserts the tenant row and builds its storage (schema and tables, database, or the
+   * tenant row in its shard): all or nothing. What lives outside the catalog's
+   * transaction (a database, a shard's row) is removed again when a later step fails,
+   * the commit included. A storage that already exists is a `StorageConflictError`.
+   */
   async create(values: DeepPartial<Tenant>): Promise<Tenant> {
-    let tenantId: TenantId | undefined;
+    const undo: Array<() => Promise<void>> = [];
     try {
       return await inOwnTransaction(this.#dataSource, async (runner) => {
         await this.#strategy.prepare?.(runner);
         const target = this.#metadata.target as EntityTarget<Tenant>;
         const tenant: Tenant = await runner.manager.save(target, runner.manager.create(target, values as DeepPartial<Tenant>));
-        tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
-        await this.#strategy.provision(tenantId, runner, tenant);
+        const tenantId = resolveTenantId(tenant, this.#key(), 'tenants.create()');
+        await this.#strategy.provision(tenantId, runner, tenant, (step) => undo.push(step));
         return tenant;
       });
     } catch (error) {
-      // Storage outside the catalog's transaction (a database) is undone by the strategy.
-      if (tenantId !== undefined && this.#strategy.kind === 'database') {
-        await inOwnTransaction(this.#dataSource, (runner) => this.#strategy.drop(tenantId!, runner)).catch(() => undefined);
-      }
+      // Best effort: a step that cannot be undone now (its database is down) is handled by the next create.
+      for (const step of undo.reverse()) await step().catch(() => undefined);
       throw error;
     }
   }
@@ -191,30 +211,77 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
  * Runs `work` for every item with at most `concurrency` at once (p-limit: its 3.x line, CommonJS,
  * so the CJS build loads it under Jest too); failures are collected, not thrown.
  */
+export async function forEachItem<T>(
+  items: T[],
+  work: (item: T) => Promise<void>,
+  concurrency: number,
+  onDone?: (item: T, done: number, error: unknown) => void,
+): Promise<{ succeeded: T[]; failed: Array<{ item: T; error: unknown }> }> {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new TenancyConfigError(`migrateAll({ concurrency }) must be a positive integer, not ${String(concurrency)}.`, { operation: 'tenancy.migrateAll()' });
+  }
+  const succeeded: T[] = [];
+  const failed: Array<{ item: T; error: unknown }> = [];
+  let done = 0;
+  const limit = pLimit(concurrency);
+  const run = async (item: T) => {
+    let error: unknown;
+    try {
+      await work(item);
+      succeeded.push(item);
+    } catch (e) {
+      error = e;
+      failed.push({ item, error });
+    }
+    onDone?.(item, ++done, error);
+  };
+  await Promise.all(items.map((item) => limit(() => run(item))));
+  return { succeeded, failed };
+}
+
+/** `forEachItem` over tenants, as `migrateAll()` reports it. */
 export async function forEachTenant(
   tenants: TenantId[],
   work: (tenant: TenantId) => Promise<void>,
   { concurrency = 4, onProgress }: MigrateAllOptions = {},
 ): Promise<MigrationSummary> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new TenancyConfigError(`migrateAll({ concurrency }) must be a positive integer, not ${String(concurrency)}.`, { operation: 'tenancy.migrateAll()' });
-  }
+  const total = tenants.length;
+  const { succeeded, failed } = await forEachItem(tenants, work, concurrency, (tenant, done, error) =>
+    onProgress?.({ tenant, done, total, ok: error === undefined, error }),
+  );
+  return { total, succeeded, failed: failed.map(({ item, error }) => ({ tenant: item, error })) };
+}
+
+/**
+ * Migrates every shard (each with all its tenants) and reports the shards in `shards`
+ * and the tenants by the shard `shardOf` puts them in.
+ */
+export async function forEachShard(
+  shards: string[],
+  work: (shard: string) => Promise<void>,
+  tenants: () => Promise<TenantId[]>,
+  shardOf: (tenant: TenantId) => Promise<string>,
+  { concurrency = 4, onProgress }: MigrateAllOptions = {},
+): Promise<MigrationSummary> {
+  const total = shards.length;
+  const run = await forEachItem(shards, work, concurrency, (shard, done, error) => onProgress?.({ shard, done, total, ok: error === undefined, error }));
+  const shardErrors = new Map(run.failed.map(({ item, error }) => [item, error]));
   const succeeded: TenantId[] = [];
   const failed: Array<{ tenant: TenantId; error: unknown }> = [];
-  let done = 0;
-  const limit = pLimit(concurrency);
-  const migrate = async (tenant: TenantId) => {
-    let error: unknown;
+  const ids = await tenants();
+  for (const tenant of ids) {
     try {
-      await work(tenant);
-      succeeded.push(tenant);
-    } catch (e) {
-      error = e;
+      const shard = await shardOf(tenant);
+      if (shardErrors.has(shard)) failed.push({ tenant, error: shardErrors.get(shard) });
+      else succeeded.push(tenant);
+    } catch (error) {
       failed.push({ tenant, error });
     }
-    done++;
-    onProgress?.({ tenant, done, total: tenants.length, ok: error === undefined, error });
+  }
+  return {
+    total: ids.length,
+    succeeded,
+    failed,
+    shards: { total, succeeded: run.succeeded, failed: run.failed.map(({ item, error }) => ({ shard: item, error })) },
   };
-  await Promise.all(tenants.map((tenant) => limit(() => migrate(tenant))));
-  return { total: tenants.length, succeeded, failed };
 }

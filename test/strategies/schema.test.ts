@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingTenantError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
+import { MissingTenantError, StorageConflictError, Tenancy, TenancyConfigError, TenantEntityManager } from '../../src/index.js';
 import { blogEntities, Category, Comment, Post, Setting, Tag, Tenant, User } from '../fixtures/blog.js';
 import { SqlLog } from '../support/blog-world.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js';
@@ -115,7 +115,7 @@ describe.skipIf(!hasPostgres)("strategy 'schema' (PostgreSQL)", () => {
     // Make the next schema already exist: provisioning fails, and the whole create rolls back.
     const [{ next }] = (await ds.query(`SELECT last_value + 1 AS next FROM tenants_id_seq`)) as Array<{ next: string }>;
     await ds.query(`CREATE SCHEMA "tenant_${next}"`);
-    await expect(tenancy.tenants.create({ name: 'doomed' })).rejects.toThrow(/already exists/);
+    await expect(tenancy.tenants.create({ name: 'doomed' })).rejects.toBeInstanceOf(StorageConflictError);
     expect(await ds.manager.findOneBy(Tenant, { name: 'doomed' })).toBeNull();
     await ds.query(`DROP SCHEMA "tenant_${next}"`);
     expect((await tenancy.tenants.list()).map((t) => t.name).sort()).toEqual(['acme', 'globex']);

@@ -28,21 +28,26 @@ export function registerMigrateAllCommand(program: Command, ctx: CommandContext)
         } finally {
           progress.stop();
         }
-        const sharded = tenancy.options.shards !== undefined;
-        const strategy = sharded ? 'shards' : (tenancy.options.strategy ?? 'row');
-        // Shards are migrated one by one (every tenant of a shard at once); the others per tenant.
-        const unit = sharded ? 'shard' : 'tenant';
+        const shards = summary.shards;
+        const strategy = shards ? 'shards' : (tenancy.options.strategy ?? 'row');
         const failed = summary.failed.map(({ tenant, error }) => ({ tenant, error: describeError(error) }));
+        // Shards are migrated one by one (every tenant of a shard at once): reported per shard.
+        const failedShards = shards?.failed.map(({ shard, error }) => ({ shard, error: describeError(error) }));
         if (options.json) {
-          ctx.io.stdout.write(`${toJson({ strategy, total: summary.total, succeeded: summary.succeeded, failed })}\n`);
+          const shardPart = shards ? { shards: { total: shards.total, succeeded: shards.succeeded, failed: failedShards } } : {};
+          ctx.io.stdout.write(`${toJson({ strategy, total: summary.total, succeeded: summary.succeeded, failed, ...shardPart })}\n`);
+        } else if (shards) {
+          const lines = [`Migrated ${shards.succeeded.length} of ${shards.total} shard${shards.total === 1 ? '' : 's'}; ${shards.failed.length} failed.`];
+          for (const { shard, error } of failedShards!) lines.push(`  shard ${shard}: ${error}`);
+          ctx.io.stdout.write(`${lines.join('\n')}\n`);
         } else if (strategy === 'row' && summary.total === 0) {
           ctx.io.stdout.write("Ran the DataSource's pending migrations (row strategy: one set of shared tables, nothing per tenant).\n");
         } else {
-          const lines = [`Migrated ${summary.succeeded.length} of ${summary.total} ${unit}${summary.total === 1 ? '' : 's'}; ${failed.length} failed.`];
-          for (const { tenant, error } of failed) lines.push(`  ${unit} ${String(tenant)}: ${error}`);
+          const lines = [`Migrated ${summary.succeeded.length} of ${summary.total} tenant${summary.total === 1 ? '' : 's'}; ${failed.length} failed.`];
+          for (const { tenant, error } of failed) lines.push(`  tenant ${String(tenant)}: ${error}`);
           ctx.io.stdout.write(`${lines.join('\n')}\n`);
         }
-        if (failed.length > 0) ctx.fail(ExitCode.failed);
+        if (failed.length > 0 || (failedShards?.length ?? 0) > 0) ctx.fail(ExitCode.failed);
       });
     });
 }

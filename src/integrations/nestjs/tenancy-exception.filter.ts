@@ -9,7 +9,7 @@ import { tenancyErrorStatus } from '../tenancy-error-status.js';
  * Answers `TenancyError`s with their HTTP status instead of Nest's 500, with the
  * body Nest gives its own exceptions (`{"message":"Forbidden","statusCode":403}`):
  * `MissingTenantError` 400, `TenantMismatchError` 403, `UnknownTenantError` 404,
- * `StorageUnavailableError` 503, `UnsafeQueryError` and `TenancyConfigError` 500 (the
+ * `StorageUnavailableError` 503, `StorageConflictError` 409, `UnsafeQueryError` and `TenancyConfigError` 500 (the
  * application is wrong, not the request: logged with Nest's `Logger`). The error's
  * message — entities, operations, tenant ids — is never sent.
  *

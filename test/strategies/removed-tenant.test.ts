@@ -1,0 +1,83 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageUnavailableError, Tenancy, UnknownTenantError } from '../../src/index.js';
+import { blogEntities, Tag, Tenant } from '../fixtures/blog.js';
+import { adminQuery, createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js';
+
+// Database per tenant: a removed (or never created) tenant is an UnknownTenantError on SQLite and
+// PostgreSQL alike, and no database or file is ever created outside tenants.create().
+describe.each(databaseKinds())("strategy 'database' on %s: removed and unknown tenants", (kind) => {
+  let db: TestDatabase;
+  let main: DataSource;
+  let tenancy: Tenancy;
+  const dir = mkdtempSync(join(tmpdir(), 'tenancy-removed-'));
+  const prefix = `tenancy_rm_${Math.random().toString(36).slice(2, 8)}`;
+  const storageName = (t: string | number) => (kind === 'sqlite' ? join(dir, `tenant-${t}.sqlite`) : `${prefix}_${t}`);
+  const storageExists = async (t: string | number) =>
+    kind === 'sqlite' ? existsSync(storageName(t)) : (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [storageName(t)])).length > 0;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    main = new DataSource({ ...db.options, entities: blogEntities, synchronize: true } as never);
+    tenancy = new Tenancy(main, {
+      strategy: 'database',
+      defaultManager: 'unscoped',
+      database: {
+        dataSourceOptions: (t) => {
+          if (kind === 'sqlite') return { type: 'better-sqlite3', database: storageName(t), synchronize: true };
+          const url = new URL(db.options.type === 'postgres' ? db.options.url : '');
+          url.pathname = `/${storageName(t)}`;
+          return { type: 'postgres', url: url.toString(), synchronize: true };
+        },
+      },
+    });
+    await main.initialize();
+  });
+  afterAll(async () => {
+    await tenancy?.destroy();
+    await main?.destroy();
+    if (kind === 'postgres') for (let id = 1; id < 10; id++) await adminQuery(`DROP DATABASE IF EXISTS ${prefix}_${id} WITH (FORCE)`);
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a removed tenant is UnknownTenantError on every call; its storage is not re-created', async () => {
+    const gone = (await tenancy.tenants.create({ name: 'gone' })) as Tenant;
+    const kept = (await tenancy.tenants.create({ name: 'kept' })) as Tenant;
+    await tenancy.manager(gone).save(Tag, { label: 'gone-tag' });
+    await tenancy.manager(kept).save(Tag, { label: 'kept-tag' });
+    await tenancy.tenants.remove(gone);
+    expect(await storageExists(gone.id)).toBe(false);
+    const calls: Array<() => Promise<unknown>> = [() => tenancy.manager(gone).find(Tag), () => tenancy.manager(gone).save(Tag, { label: 'x' }), () => tenancy.open(gone)];
+    for (const call of calls) {
+      const error = await Promise.resolve().then(call).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnknownTenantError);
+      expect((error as UnknownTenantError).tenant).toBe(gone.id);
+    }
+    expect(await storageExists(gone.id)).toBe(false);
+    // Another tenant's rows are not reachable through the removed one, and the kept one works.
+    expect((await tenancy.manager(kept).find(Tag)).map((t) => t.label)).toEqual(['kept-tag']);
+  });
+
+  it('a tenant that was never created is UnknownTenantError, and no storage is created for it', async () => {
+    await expect(tenancy.manager(999).find(Tag)).rejects.toBeInstanceOf(UnknownTenantError);
+    expect(await storageExists(999)).toBe(false);
+    const summary = await tenancy.migrateAll();
+    expect(summary.failed).toEqual([]);
+    expect(await storageExists(999)).toBe(false);
+  });
+
+  it('a tenant whose storage went missing is StorageUnavailableError; nothing is re-created', async () => {
+    const lost = (await tenancy.tenants.create({ name: 'lost' })) as Tenant;
+    await tenancy.destroy();
+    if (kind === 'sqlite') rmSync(storageName(lost.id));
+    else await adminQuery(`DROP DATABASE ${storageName(lost.id)} WITH (FORCE)`);
+    await expect(tenancy.manager(lost).find(Tag)).rejects.toBeInstanceOf(StorageUnavailableError);
+    const summary = await tenancy.migrateAll();
+    expect(summary.failed.map((f) => [f.tenant, f.error instanceof StorageUnavailableError])).toEqual([[lost.id, true]]);
+    expect(await storageExists(lost.id)).toBe(false);
+  });
+});
