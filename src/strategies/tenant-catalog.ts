@@ -148,7 +148,7 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
    * `MissingTenantError`.
    *
    * @example
-   * await tenancy.tenants.exists(2)                     // ... WHERE EXISTS (SELECT 1 FROM "tenants" "Tenant" WHERE "Tenant"."id" = $1)
+   * await tenancy.tenants.exists(2)                     // SELECT 1 AS "found" FROM "tenants" "tenant" WHERE "tenant"."id" = $1 LIMIT 1
    * await tenancy.tenants.exists(2, { maxAge: 5_000 })  // no query when tenant 2 was found in the last 5 s
    */
   async exists(tenant: TenantRef, options: TenantExistsOptions = {}): Promise<boolean> {
@@ -182,7 +182,15 @@ export class TenantCatalog<Tenant extends ObjectLiteral = ObjectLiteral> {
     const runner = this.#dataSource.createQueryRunner();
     let found: boolean;
     try {
-      found = await runner.manager.existsBy(this.#metadata.target, { [key.column.propertyName]: tenantId });
+      // A builder on the runner stays on the main DataSource. Not existsBy(): TypeORM wraps that in a
+      // builder of its own made without the runner, which tenancy.run() would route to the bound tenant's DataSource.
+      const row: unknown = await runner.manager
+        .createQueryBuilder(this.#metadata.target, 'tenant')
+        .select('1', 'found')
+        .where({ [key.column.propertyName]: tenantId })
+        .limit(1)
+        .getRawOne();
+      found = row !== undefined;
     } finally {
       await runner.release();
     }

@@ -81,3 +81,53 @@ describe.each(databaseKinds())("strategy 'database' on %s: removed and unknown t
     expect(await storageExists(lost.id)).toBe(false);
   });
 });
+
+// tenancy.run() routes the main DataSource's builders to the bound tenant's database ('context'
+// mode); the tenant catalog must still answer from the main DataSource's tenant table.
+describe.each(databaseKinds())("strategy 'database' on %s: tenants.exists() inside tenancy.run()", (kind) => {
+  let db: TestDatabase;
+  let main: DataSource;
+  let tenancy: Tenancy;
+  const dir = mkdtempSync(join(tmpdir(), 'tenancy-exists-'));
+  const prefix = `tenancy_ex_${Math.random().toString(36).slice(2, 8)}`;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    main = new DataSource({ ...db.options, entities: blogEntities, synchronize: true } as never);
+    tenancy = new Tenancy(main, {
+      strategy: 'database',
+      database: {
+        dataSourceOptions: (t) => {
+          if (kind === 'sqlite') return { type: 'better-sqlite3', database: join(dir, `tenant-${t}.sqlite`), synchronize: true };
+          const url = new URL(db.options.type === 'postgres' ? db.options.url : '');
+          url.pathname = `/${prefix}_${t}`;
+          return { type: 'postgres', url: url.toString(), synchronize: true };
+        },
+      },
+    });
+    await main.initialize();
+  });
+  afterAll(async () => {
+    await tenancy?.destroy();
+    await main?.destroy();
+    if (kind === 'postgres') for (let id = 1; id < 10; id++) await adminQuery(`DROP DATABASE IF EXISTS ${prefix}_${id} WITH (FORCE)`);
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers from the tenant table of the main DataSource, for the bound tenant, another one and a missing one', async () => {
+    const a = (await tenancy.tenants.create({ name: 'a' })) as Tenant;
+    const b = (await tenancy.tenants.create({ name: 'b' })) as Tenant;
+    await tenancy.manager(a).save(Tag, { label: 'a-tag' });
+    const answers = await tenancy.run(a, async () => ({
+      self: await tenancy.tenants.exists(a),
+      other: await tenancy.tenants.exists(b),
+      missing: await tenancy.tenants.exists(999),
+      // The bound tenant's own rows, through the routed default manager, in the same run().
+      tags: (await main.manager.find(Tag)).map((t) => t.label),
+    }));
+    expect(answers).toEqual({ self: true, other: true, missing: false, tags: ['a-tag'] });
+    await tenancy.tenants.remove(b);
+    expect(await tenancy.run(a, () => tenancy.tenants.exists(b))).toBe(false);
+  });
+});
