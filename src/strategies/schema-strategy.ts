@@ -7,6 +7,7 @@ import type { TenantId } from '../scoping/tenant-key.js';
 import { defaultSchemaName, validSchemaName } from './schema-names.js';
 import type { StorageStrategy } from './storage-strategy.js';
 import { inOwnTransaction } from './in-transaction.js';
+import { replayable, SchemaSyncPlans } from './schema-sync-plans.js';
 
 /** Options of `strategy: 'schema'` (PostgreSQL). */
 export interface SchemaStrategyOptions {
@@ -73,17 +74,21 @@ export class SchemaStrategy implements StorageStrategy, TenantSchemas {
     if (this.#options.tenantMigrations) return this.#build(tenantId, runner);
     await runner.query(setConfigSql(1), ['search_path', this.searchPath(tenantId)]);
     // A new schema is empty, so its DDL is the same for every tenant: plan it once, replay it
-    // (unqualified names resolve through search_path). A plan that names the schema is not reused.
+    // (unqualified names resolve through search_path). A plan that still names the schema is not reused.
     let plan = this.#freshSchemaPlan;
     if (!plan) {
-      plan = await this.#builder(tenantId).syncOn(runner, true);
-      if (!plan.some((sql) => sql.includes(schema))) this.#freshSchemaPlan = plan;
+      const planned = await this.#builder(tenantId).syncOn(runner, true);
+      if (!planned) return this.#builder(tenantId).syncOn(runner); // parameters: not replayable as text
+      plan = replayable(planned, schema);
+      if (plan) this.#freshSchemaPlan = plan;
+      else plan = planned;
     }
     // One round trip: the plan holds no parameters, so it can go as one multi-statement query.
     if (plan.length) await runner.query(plan.join(';\n'));
   }
 
   #freshSchemaPlan: string[] | undefined;
+  readonly #syncPlans = new SchemaSyncPlans();
 
   async drop(tenantId: TenantId, runner: QueryRunner): Promise<void> {
     await runner.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(this.schemaOf(tenantId))} CASCADE`);
@@ -101,7 +106,11 @@ export class SchemaStrategy implements StorageStrategy, TenantSchemas {
       await new TenantMigrationExecutor(this.#dataSource, runner, migrations.map((M) => new M()), this.schemaOf(tenantId)).executePendingMigrations();
       return;
     }
-    await this.#builder(tenantId).syncOn(runner);
+    const tables = this.#tenantTables().filter((m) => m.synchronize && m.tableType !== 'entity-child');
+    // Generated columns are described in TypeORM's typeorm_metadata table, which the fingerprint does not read.
+    if (tables.some((m) => m.columns.some((c) => c.generatedType))) return this.#builder(tenantId).syncOn(runner);
+    const names = tables.map((m) => m.tableName);
+    await this.#syncPlans.sync(runner, this.schemaOf(tenantId), names, () => this.#builder(tenantId));
   }
 
   #builder(tenantId: TenantId): TenantSchemaBuilder {

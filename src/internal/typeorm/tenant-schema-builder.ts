@@ -40,8 +40,13 @@ export class TenantSchemaBuilder extends RdbmsSchemaBuilder {
     return driver.buildTableName(parsed.tableName, schema, parsed.database);
   }
 
-  /** Applies the differences on `runner` (no transaction of its own), or only returns them with `dryRun`. */
-  async syncOn(runner: QueryRunner, dryRun = false): Promise<string[]> {
+  /**
+   * Applies the differences on `runner` (no transaction of its own), or only returns them with
+   * `dryRun` — `undefined` then when a statement carries parameters (it cannot be replayed as text).
+   */
+  async syncOn(runner: QueryRunner, dryRun: true): Promise<string[] | undefined>;
+  async syncOn(runner: QueryRunner, dryRun?: false): Promise<undefined>;
+  async syncOn(runner: QueryRunner, dryRun = false): Promise<string[] | undefined> {
     const self = this as unknown as { queryRunner: QueryRunner; currentSchema?: string; tables: unknown[]; executeSchemaSyncOperationsInProperOrder(): Promise<void> };
     self.queryRunner = runner;
     self.currentSchema = this.#tenantSchema;
@@ -49,7 +54,9 @@ export class TenantSchemaBuilder extends RdbmsSchemaBuilder {
     if (dryRun) runner.enableSqlMemory();
     try {
       await self.executeSchemaSyncOperationsInProperOrder();
-      return dryRun ? runner.getMemorySql().upQueries.map((q) => q.query) : [];
+      if (!dryRun) return undefined;
+      const queries = runner.getMemorySql().upQueries;
+      return queries.some((q) => q.parameters?.length) ? undefined : queries.map((q) => q.query);
     } finally {
       if (dryRun) runner.disableSqlMemory();
     }
