@@ -74,6 +74,19 @@ describe.skipIf(!hasPostgres)("strategy 'schema': migrateAll plans once per sche
       )) as Array<{ attname: string }>
     ).map((r) => r.attname);
 
+  it('tenant schemas get no foreign key to the tenant table (no triggers piling up on it); remove() still drops the schema with the row', async () => {
+    const fks = (await before.query(
+      `SELECT n.nspname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE k.confrelid = 'public.sp_tenants'::regclass ORDER BY 1`,
+    )) as Array<{ nspname: string }>;
+    expect(fks.map((r) => r.nspname)).toEqual(['public']); // the default schema's empty sp_notes only
+    const extra = (await tenancy.tenants.create({ name: 'short-lived' })) as { id: number };
+    await tenancy.manager(extra).insert(v1.Note, { body: 'short' });
+    await tenancy.tenants.remove(extra);
+    expect(await before.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [`tenant_${extra.id}`])).toEqual([{ n: 0 }]);
+    expect(await before.query(`SELECT count(*)::int AS n FROM sp_tenants WHERE id = $1`, [extra.id])).toEqual([{ n: 0 }]);
+  });
+
   it('with nothing to change, reads the tables through information_schema once, not once per schema', async () => {
     const log = new SqlLog();
     const check = new DataSource({ ...db.options, entities: defineEntities(false).entities, logger: log, logging: true } as never);
@@ -94,6 +107,8 @@ describe.skipIf(!hasPostgres)("strategy 'schema': migrateAll plans once per sche
     // Tenant 3's schema drifted: its views column was dropped by hand.
     const drifted = ids[2]!;
     await before.query(`ALTER TABLE "tenant_${drifted}"."sp_notes" DROP COLUMN "views"`);
+    // ... and has the foreign key to the tenant table that schemas created by earlier versions have.
+    await before.query(`ALTER TABLE "tenant_${drifted}"."sp_notes" ADD CONSTRAINT "FK_old_tenant" FOREIGN KEY ("tenant_id") REFERENCES "sp_tenants"("id")`);
     const log = new SqlLog();
     const after = new DataSource({ ...db.options, entities: v2.entities, logger: log, logging: true } as never);
     const migrating = new Tenancy(after, { strategy: 'schema' });
@@ -106,6 +121,7 @@ describe.skipIf(!hasPostgres)("strategy 'schema': migrateAll plans once per sche
       // Two states (five schemas alike, one drifted): TypeORM planned twice, not six times.
       expect(log.matching(loadsTables)).toHaveLength(2);
       for (const id of ids) expect(await columnsOf(id)).toEqual(['body', 'id', 'summary', 'tenant_id', 'views']);
+      expect(await before.query(`SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'FK_old_tenant'`)).toEqual([{ n: 0 }]);
       // The shared table of the default schema was not touched by the replayed plans.
       expect(await before.query(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = 'public.sp_notes'::regclass AND attname = 'summary'`)).toEqual([
         { n: 0 },

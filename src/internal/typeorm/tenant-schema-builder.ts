@@ -17,15 +17,26 @@ export class TenantSchemaBuilder extends RdbmsSchemaBuilder {
   readonly #tenantSchema: string;
   readonly #isScopedTable: (name: string) => boolean;
 
-  constructor(dataSource: DataSource, scoped: EntityMetadata[], tenantSchema: string, isScopedTable: (name: string) => boolean) {
+  /**
+   * `omitForeignKeysTo`: foreign keys to this table are left out of the tenant schema (and
+   * dropped where they exist): TypeORM's createForeignKeys and dropOldForeignKeys read
+   * `metadata.foreignKeys` of the metadata this builder syncs, so it syncs views of them.
+   */
+  constructor(dataSource: DataSource, scoped: EntityMetadata[], tenantSchema: string, isScopedTable: (name: string) => boolean, omitForeignKeysTo?: EntityMetadata) {
     super(dataSource);
-    this.#scoped = scoped;
+    this.#scoped = scoped
+      .filter((m) => m.synchronize && m.tableType !== 'entity-child')
+      .map((m) => {
+        const foreignKeys = m.foreignKeys.filter((fk) => fk.referencedEntityMetadata !== omitForeignKeysTo);
+        // A view inheriting everything else from the metadata (never a change to TypeORM's object).
+        return foreignKeys.length === m.foreignKeys.length ? m : (Object.create(m, { foreignKeys: { value: foreignKeys } }) as EntityMetadata);
+      });
     this.#tenantSchema = tenantSchema;
     this.#isScopedTable = isScopedTable;
   }
 
   protected override get entityToSyncMetadatas(): EntityMetadata[] {
-    return this.#scoped.filter((m) => m.synchronize && m.tableType !== 'entity-child');
+    return this.#scoped;
   }
 
   protected override get viewEntityToSyncMetadatas(): EntityMetadata[] {
