@@ -17,15 +17,26 @@ export class TenantSchemaBuilder extends RdbmsSchemaBuilder {
   readonly #tenantSchema: string;
   readonly #isScopedTable: (name: string) => boolean;
 
-  constructor(dataSource: DataSource, scoped: EntityMetadata[], tenantSchema: string, isScopedTable: (name: string) => boolean) {
+  /**
+   * `omitForeignKeysTo`: foreign keys to this table are left out of the tenant schema (and
+   * dropped where they exist): TypeORM's createForeignKeys and dropOldForeignKeys read
+   * `metadata.foreignKeys` of the metadata this builder syncs, so it syncs views of them.
+   */
+  constructor(dataSource: DataSource, scoped: EntityMetadata[], tenantSchema: string, isScopedTable: (name: string) => boolean, omitForeignKeysTo?: EntityMetadata) {
     super(dataSource);
-    this.#scoped = scoped;
+    this.#scoped = scoped
+      .filter((m) => m.synchronize && m.tableType !== 'entity-child')
+      .map((m) => {
+        const foreignKeys = m.foreignKeys.filter((fk) => fk.referencedEntityMetadata !== omitForeignKeysTo);
+        // A view inheriting everything else from the metadata (never a change to TypeORM's object).
+        return foreignKeys.length === m.foreignKeys.length ? m : (Object.create(m, { foreignKeys: { value: foreignKeys } }) as EntityMetadata);
+      });
     this.#tenantSchema = tenantSchema;
     this.#isScopedTable = isScopedTable;
   }
 
   protected override get entityToSyncMetadatas(): EntityMetadata[] {
-    return this.#scoped.filter((m) => m.synchronize && m.tableType !== 'entity-child');
+    return this.#scoped;
   }
 
   protected override get viewEntityToSyncMetadatas(): EntityMetadata[] {
@@ -40,8 +51,13 @@ export class TenantSchemaBuilder extends RdbmsSchemaBuilder {
     return driver.buildTableName(parsed.tableName, schema, parsed.database);
   }
 
-  /** Applies the differences on `runner` (no transaction of its own), or only returns them with `dryRun`. */
-  async syncOn(runner: QueryRunner, dryRun = false): Promise<string[]> {
+  /**
+   * Applies the differences on `runner` (no transaction of its own), or only returns them with
+   * `dryRun` — `undefined` then when a statement carries parameters (it cannot be replayed as text).
+   */
+  async syncOn(runner: QueryRunner, dryRun: true): Promise<string[] | undefined>;
+  async syncOn(runner: QueryRunner, dryRun?: false): Promise<undefined>;
+  async syncOn(runner: QueryRunner, dryRun = false): Promise<string[] | undefined> {
     const self = this as unknown as { queryRunner: QueryRunner; currentSchema?: string; tables: unknown[]; executeSchemaSyncOperationsInProperOrder(): Promise<void> };
     self.queryRunner = runner;
     self.currentSchema = this.#tenantSchema;
@@ -49,7 +65,9 @@ export class TenantSchemaBuilder extends RdbmsSchemaBuilder {
     if (dryRun) runner.enableSqlMemory();
     try {
       await self.executeSchemaSyncOperationsInProperOrder();
-      return dryRun ? runner.getMemorySql().upQueries.map((q) => q.query) : [];
+      if (!dryRun) return undefined;
+      const queries = runner.getMemorySql().upQueries;
+      return queries.some((q) => q.parameters?.length) ? undefined : queries.map((q) => q.query);
     } finally {
       if (dryRun) runner.disableSqlMemory();
     }
