@@ -6,7 +6,8 @@ import { Tenancy, UnsafeQueryError } from '../../src/index.js';
 import { fusingClientClass, setAutocommitBinding, type PgModule } from '../../src/internal/pg/fusing-client.js';
 import { blogEntities, Post, Tag } from '../fixtures/blog.js';
 import { type BlogWorld, createBlogWorld, SqlLog } from '../support/blog-world.js';
-import { createLoginRole } from '../support/app-role.js';
+import { createLoginRole, type RlsApp, startRlsApp } from '../support/app-role.js';
+import { type PgBouncer, pgbouncerAvailable, startPgBouncer } from '../support/pgbouncer.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 
 /**
@@ -312,4 +313,71 @@ describe.skipIf(!hasPostgres)('fused binding: one round trip per bound statement
     await Promise.all(ops);
     expect(wrong).toBe(0);
   }, 60_000);
+});
+
+describe.skipIf(!hasPostgres)('fused binding behind PgBouncer (transaction mode)', () => {
+  const withBouncer = hasPostgres && pgbouncerAvailable();
+  let w: BlogWorld;
+  let app: RlsApp | undefined;
+  let bouncer: PgBouncer | undefined;
+
+  beforeAll(async () => {
+    w = await createBlogWorld('postgres');
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    await bouncer?.stop();
+    await w?.close();
+  });
+
+  it.skipIf(!withBouncer)('1,200 interleaved operations of 3 tenants, bypasses and unbound queries over 2 server connections: 0 wrong rows, no binding left', async () => {
+    const t3 = await w.createTenant('third');
+    await w.tenancy.manager(t3).save(Post, { title: 't3-post' });
+    const port = async (roles: string[]) => {
+      const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
+      bouncer = await startPgBouncer({ host: url.hostname, port: Number(url.port || 5432) }, roles, 2);
+      return bouncer.port;
+    };
+    app = await startRlsApp(w.dataSource, { entities: blogEntities, prefix: 'fuse_bouncer', bypass: 'role', extra: { max: 6 }, port });
+    const rows = (await w.dataSource.query('SELECT id, tenant_id FROM posts')) as Array<{ id: number; tenant_id: number }>;
+    const tenants = [w.t1, w.t2, t3];
+    const expected = new Map(tenants.map((t) => [t, rows.filter((r) => r.tenant_id === t).map((r) => r.id).sort((a, b) => a - b)]));
+    const { tenancy, app: ds } = app;
+    let wrong = 0;
+    let done = 0;
+    const one = async (i: number) => {
+      const t = tenants[i % 3]!;
+      const em = tenancy.manager(t);
+      switch (i % 6) {
+        case 0:
+        case 1: {
+          const ids = (await em.find(Post)).map((p) => p.id).sort((a, b) => a - b);
+          if (JSON.stringify(ids) !== JSON.stringify(expected.get(t))) wrong++;
+          break;
+        }
+        case 2:
+          if ((await em.count(Post, { safe: false })) !== rows.length) wrong++;
+          break;
+        case 3: {
+          // Unbound: whatever server connection it lands on carries no tenant.
+          const [r] = (await ds.query(`SELECT count(*)::int AS n, NULLIF(current_setting('app.tenant_id', true), '') AS t FROM posts`)) as Array<{ n: number; t: string | null }>;
+          if (r!.n !== 0 || r!.t !== null) wrong++;
+          break;
+        }
+        case 4: {
+          const got = (await em.query('SELECT tenant_id FROM posts WHERE id > $1', [0])) as Array<{ tenant_id: number }>;
+          if (got.some((r) => r.tenant_id !== t) || got.length !== expected.get(t)!.length) wrong++;
+          break;
+        }
+        default:
+          if ((await em.update(Post, { id: expected.get(tenants[(i + 1) % 3]!)![0]! }, { likes: 1 })).affected !== 0) wrong++;
+      }
+      done++;
+    };
+    // 12 at a time, so operations of every kind overlap on the pool and on PgBouncer's 2 server connections.
+    for (let start = 0; start < 1200; start += 12) await Promise.all(Array.from({ length: 12 }, (_, k) => one(start + k)));
+    expect({ done, wrong }).toEqual({ done: 1200, wrong: 0 });
+    const [left] = (await ds.query(`SELECT NULLIF(current_setting('app.tenant_id', true), '') AS t, current_user AS role`)) as Array<Record<string, unknown>>;
+    expect(left).toEqual({ t: null, role: app.appRole });
+  }, 120_000);
 });
