@@ -58,8 +58,10 @@ interface FusionState {
   autocommit?: { settings: BindingSettings; key: string };
   /** The next `START TRANSACTION` is fused with these (a bound transaction's first round trip). */
   armed?: { settings: BindingSettings; key: string };
-  /** The key of the last armed `START TRANSACTION` that completed with its binding. */
+  /** The key of the last armed `START TRANSACTION` that went out; its binding goes with the transaction's first statement. */
   started?: string;
+  /** The binding of the open transaction, fused into its first statement (after any SET TRANSACTION). */
+  pendingTx?: BindingSettings;
   /** Opt-in: the binding as a named prepared statement. */
   prepared: boolean;
   /** Suffix of the prepared binding's name; a new one after a failure left its state unknown. */
@@ -100,6 +102,7 @@ export function armTransactionBinding(client: object, settings: BindingSettings,
   if (!state) return;
   state.armed = { settings, key };
   state.started = undefined;
+  state.pendingTx = undefined;
 }
 
 /** The key the last armed `START TRANSACTION` was bound to, when it ran with its binding; clears the arming. */
@@ -113,6 +116,9 @@ export function takeTransactionBinding(client: object | undefined): string | und
 }
 
 const START = /^\s*START TRANSACTION\s*$/;
+// Must be the first statements of a transaction (SET TRANSACTION), or end it: never carry the binding.
+const BEFORE_FIRST = /^\s*SET TRANSACTION\b/i;
+const ENDS = /^\s*(COMMIT|ROLLBACK)\s*$/i;
 
 /** Thrown (through the statement) when a fused statement left a transaction open: the connection is ended. */
 function leftOpen(status: string | null | undefined): Error {
@@ -123,31 +129,32 @@ function leftOpen(status: string | null | undefined): Error {
   );
 }
 
-type FusedQueryClass = new (client: Fusing, settings: BindingSettings, startKey: string | undefined, config: unknown, values: unknown, callback: unknown) => PgQuery;
+/** 'autocommit': fused only on an idle connection, which must be idle after; 'transaction': the first statement of a bound transaction. */
+type FusionMode = 'autocommit' | 'transaction';
+type FusedQueryClass = new (client: Fusing, settings: BindingSettings, mode: FusionMode, config: unknown, values: unknown, callback: unknown) => PgQuery;
 
 function fusedQueryClass(Query: PgQueryClass): FusedQueryClass {
   return class FusedQuery extends Query {
     readonly #client: Fusing;
     readonly #settings: BindingSettings;
-    /** Set on an armed `START TRANSACTION`: the key its binding is recorded under once it ran. */
-    readonly #startKey: string | undefined;
+    readonly #mode: FusionMode;
     /** Set when sent fused; false once the binding's CommandComplete arrived. */
     #fused = false;
     #bindingOpen = false;
     #bindingName = '';
 
-    constructor(client: Fusing, settings: BindingSettings, startKey: string | undefined, config: unknown, values: unknown, callback: unknown) {
+    constructor(client: Fusing, settings: BindingSettings, mode: FusionMode, config: unknown, values: unknown, callback: unknown) {
       super(config, values, callback);
       this.#client = client;
       this.#settings = settings;
-      this.#startKey = startKey;
+      this.#mode = mode;
     }
 
     // Decided when the statement goes out, not when it was queued: inside a transaction the
     // binding is the transaction's (transaction-binding.ts), and the statement goes as it is.
     override submit(connection: PgConnection): Error | null {
       const status = this.#client.getTransactionStatus?.();
-      this.#fused = status === 'I';
+      this.#fused = status === (this.#mode === 'autocommit' ? 'I' : 'T');
       if (!this.#fused) return super.submit(connection);
       // Query#submit corks the socket around prepare() when the statement needs the extended
       // protocol; a fused one always does (its binding is), so the flag forces that path.
@@ -196,11 +203,9 @@ function fusedQueryClass(Query: PgQueryClass): FusedQueryClass {
     }
 
     override handleReadyForQuery(connection: PgConnection): void {
-      if (this.#fused) {
+      if (this.#fused && this.#mode === 'autocommit') {
         const status = this.#client.getTransactionStatus?.();
-        if (this.#startKey !== undefined) {
-          if (status === 'T') this.#client[STATE].started = this.#startKey;
-        } else if (status !== 'I') {
+        if (status !== 'I') {
           // A statement that opened a transaction (a raw BEGIN) would keep the binding past the Sync.
           void Promise.resolve(this.#client.end()).catch(() => undefined);
           return super.handleError(leftOpen(status), connection);
@@ -230,17 +235,37 @@ export function fusingClientClass(pg: PgModule, Base: PgClientClass, options: { 
 
     override query(config: unknown, values?: unknown, callback?: unknown): unknown {
       const state = this[STATE];
+      const text = textOf(config) ?? '';
       let settings: BindingSettings | undefined;
-      let startKey: string | undefined;
-      if (state.armed && START.test(textOf(config) ?? '')) {
-        ({ settings, key: startKey } = state.armed);
+      let mode: FusionMode = 'autocommit';
+      if (START.test(text) && canFuse(this)) {
+        // START TRANSACTION goes as it is (a SET TRANSACTION may follow it, before any other statement);
+        // an armed one's binding goes with the transaction's first statement.
+        state.pendingTx = state.armed?.settings;
+        state.started = state.armed?.key;
         state.armed = undefined;
+        return super.query(config, values, callback);
+      }
+      if (state.pendingTx && ENDS.test(text)) state.pendingTx = undefined;
+      if (state.pendingTx && !BEFORE_FIRST.test(text)) {
+        settings = state.pendingTx;
+        state.pendingTx = undefined;
+        mode = 'transaction';
       } else if (state.autocommit?.settings.length) {
         settings = state.autocommit.settings;
       }
       if (!settings || !canFuse(this)) return super.query(config, values, callback);
       const custom = !!config && typeof (config as { submit?: unknown }).submit === 'function';
-      if (custom || (config as { rows?: unknown }).rows || (config as { name?: unknown }).name) {
+      // Several statements without parameters need the simple protocol, which cannot carry the binding before one Sync.
+      const multi = text.includes(';') && !(Array.isArray(values) && values.length) && !(config as { values?: unknown[] }).values?.length;
+      const unfusable = custom || multi || !!(config as { rows?: unknown }).rows || !!(config as { name?: unknown }).name;
+      if (unfusable && mode === 'transaction') {
+        // A cursor or stream opening a bound transaction: the binding goes just before it, in the same
+        // transaction (a failure aborts the transaction, so the cursor fails too).
+        super.query(setConfigSql(settings.length), settings.flat(), () => undefined);
+        return super.query(config, values, callback);
+      }
+      if (unfusable) {
         // A cursor, a stream or a named statement cannot carry the binding: refused, never sent unbound.
         const error = new UnsafeQueryError(
           'A cursor, stream or named prepared statement cannot run as a bound autocommit statement. Run it inside manager.transaction().',
@@ -254,7 +279,7 @@ export function fusingClientClass(pg: PgModule, Base: PgClientClass, options: { 
       let resolve!: (value: unknown) => void;
       let reject!: (error: Error) => void;
       const result = settled ? undefined : new Promise((res, rej) => ((resolve = res), (reject = rej)));
-      const query = new FusedQuery(this as unknown as Fusing, settings, startKey, config, values, callback);
+      const query = new FusedQuery(this as unknown as Fusing, settings, mode, config, values, callback);
       if (!query.callback) query.callback = (error, res) => (error ? reject(error) : resolve(res));
       super.query(query);
       return result;
