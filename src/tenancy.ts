@@ -23,6 +23,7 @@ import { resolveRowLevelSecurity, type ResolvedRowLevelSecurity, type RowLevelSe
 import { bindingOf, transactionBindingSubscriber } from './postgres/transaction-binding.js';
 import { rawSqlGuardSubscriber } from './postgres/raw-sql-guard.js';
 import { watchDataSourceConnections } from './postgres/connection-hygiene.js';
+import { installFusingClient } from './postgres/fused-binding.js';
 import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
@@ -127,6 +128,10 @@ export class Tenancy {
     this.options = options;
     this.#rowLevelSecurity = options.rowLevelSecurity ? resolveRowLevelSecurity(dataSource, options.rowLevelSecurity) : undefined;
     this.#strategy = this.#createStrategy();
+    // Bound operations carry their binding in the statement's own round trip (fusing-client.ts).
+    if (this.#rowLevelSecurity || this.#strategy instanceof SchemaStrategy) {
+      installFusingClient(dataSource, { preparedBinding: this.#rowLevelSecurity?.preparedBinding ?? false });
+    }
     this.#loader = new TenantRelationLoader(dataSource);
     replaceRelationLoader(dataSource, this.#loader);
     // Tenants' rows in other DataSources: in 'context' mode the main DataSource's entry points route to them.

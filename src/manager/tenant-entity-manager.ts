@@ -308,7 +308,9 @@ export class TenantEntityManager extends EntityManager {
       const scope: ScopeContext = safe ? this.scope : { registry, tenantId, safe: false };
       // Refused before anything is sent: SQL that could change the binding, the role or session state.
       await assertRawSqlAllowed(query, { operation: 'query', tenant: tenantId });
-      return inScopedTransaction(registry, scope, this.queryRunner, (runner) => runner.query(query, parameters) as Promise<T>);
+      // Several statements in one text without parameters go by the simple protocol, which cannot carry a fused binding.
+      const fusable = !!parameters?.length || !query.includes(';');
+      return inScopedTransaction(registry, scope, this.queryRunner, (runner) => runner.query(query, parameters) as Promise<T>, { fusable });
     }
     if (safe && this.scope.safe && this.refusesRawSql()) {
       throw refused(this.scope, new UnsafeQueryError(

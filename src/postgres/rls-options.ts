@@ -24,6 +24,13 @@ export interface RowLevelSecurityOptions {
   policyName?: string;
   /** Run `tenancy.rls.verify()` when the DataSource initializes and fail on any problem. Defaults to `false`. */
   verifyOnStartup?: boolean;
+  /**
+   * Send the binding fused with each autocommit statement as a named prepared statement
+   * (parsed once per connection) instead of an unnamed one. Slightly faster on direct
+   * connections; behind PgBouncer it needs 1.21 or later with `max_prepared_statements` set
+   * (older versions fail with "prepared statement ... does not exist"). Defaults to `false`.
+   */
+  preparedBinding?: boolean;
 }
 
 /** The user and password of the login `{ safe: false }` connects as under row-level security. */
@@ -38,6 +45,7 @@ export interface ResolvedRowLevelSecurity {
   readonly bypassLogin: BypassLogin | undefined;
   readonly policyName: string;
   readonly verifyOnStartup: boolean;
+  readonly preparedBinding: boolean;
 }
 
 // Both end up inside SQL text (a policy expression, SET LOCAL ROLE), so they are
@@ -60,6 +68,7 @@ export function resolveRowLevelSecurity(dataSource: DataSource, input: true | Ro
     bypassLogin: options.bypassLogin,
     policyName: options.policyName ?? 'tenancy_isolation',
     verifyOnStartup: options.verifyOnStartup ?? false,
+    preparedBinding: options.preparedBinding ?? false,
   };
   if (!settingPattern.test(resolved.setting)) {
     throw new TenancyConfigError(`rowLevelSecurity.setting "${resolved.setting}" must look like "app.tenant_id" (letters, digits, _; one dot or more).`, {

@@ -8,6 +8,8 @@ import { newTenantRunner, scopeOfRunner, tenantRunner, underlyingRunner } from '
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 import { createBypassRunner, isBypassRunner } from './bypass-login.js';
 import { releaseConnection, rollbackOrDestroy, withConnectionCause } from './connection-hygiene.js';
+import { pgClientOf } from '../internal/typeorm/postgres-connection.js';
+import { armTransactionBinding, autocommitBindingOf, type BindingSettings, canFuse, setAutocommitBinding, takeTransactionBinding } from '../internal/pg/fusing-client.js';
 
 // What the open transaction of a runner is bound to: a tenant (or the bypass) and its tenant id.
 const bindings = new WeakMap<QueryRunner, string>();
@@ -54,9 +56,33 @@ function operationRunner(registry: ScopeRegistry, scope: ScopeContext, given: Qu
   return { runner: newTenantRunner(registry, scope), owned: true };
 }
 
-/** The binding in force on the runner's open transaction, if any: what the raw SQL guard protects. */
+/**
+ * The binding in force on the runner's open transaction, or fused into each of its autocommit
+ * statements, if any: what the raw SQL guard protects.
+ */
 export function bindingOf(runner: QueryRunner): string | undefined {
-  return bindings.get(underlyingRunner(runner));
+  const base = underlyingRunner(runner);
+  return bindings.get(base) ?? autocommitBindingOf(pgClientOf(base));
+}
+
+/**
+ * The settings that bind a connection with nothing bound yet to `scope`, to be fused with a
+ * statement (fusing-client.ts): the RLS setting, or the bypass role, or the tenant schema's
+ * `search_path`. `[]`: bound without a setting (the bypass login is BYPASSRLS already).
+ * `undefined`: nothing to bind (no tenant), or a binding that cannot be fused (a bypass role
+ * inside a transaction reads the role to restore first).
+ */
+function freshBinding(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry, inTransaction: boolean): BindingSettings | undefined {
+  const { rls, schemas } = registry;
+  if (rls && !scope.safe) {
+    if (isBypassRunner(underlyingRunner(runner))) return [];
+    if (inTransaction || !rls.bypassRole) return undefined;
+    return [['role', rls.bypassRole]];
+  }
+  if (scope.tenantId === undefined) return undefined;
+  if (rls) return [[rls.setting, String(scope.tenantId)]];
+  if (schemas) return [['search_path', schemas.searchPath(scope.tenantId)]];
+  return undefined;
 }
 
 /**
@@ -144,9 +170,23 @@ export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySub
     if (bindings.has(base)) bindings.set(base, UNKNOWN);
   };
   return {
+    // The first round trip of a bound transaction: START TRANSACTION and its binding before one Sync.
+    async beforeTransactionStart(event) {
+      const runner = event.queryRunner;
+      const scope = scopeOfRunner(runner);
+      if (scope?.registry !== registry || transactionDepthOf(runner) !== 0 || bindings.has(underlyingRunner(runner))) return;
+      const settings = freshBinding(runner, scope, registry, true);
+      if (!settings?.length) return;
+      // The connection START TRANSACTION will go out on (it is taken now instead of at the statement).
+      const client: unknown = pgClientOf(runner) ?? (typeof runner.connect === 'function' ? await runner.connect() : undefined);
+      if (client && typeof client === 'object' && canFuse(client)) armTransactionBinding(client, settings, bindingKey(scope));
+    },
     async afterTransactionStart(event) {
       const scope = scopeOfRunner(event.queryRunner);
-      if (scope?.registry === registry && transactionDepthOf(event.queryRunner) === 1) await bind(event.queryRunner, scope, registry);
+      if (scope?.registry !== registry || transactionDepthOf(event.queryRunner) !== 1) return;
+      const fused = takeTransactionBinding(pgClientOf(event.queryRunner));
+      if (fused !== undefined && fused === bindingKey(scope)) bindings.set(underlyingRunner(event.queryRunner), fused);
+      else await bind(event.queryRunner, scope, registry);
     },
     beforeTransactionCommit: ending,
     beforeTransactionRollback: ending,
@@ -199,6 +239,7 @@ export async function inScopedTransaction<T>(
   scope: ScopeContext,
   runner: QueryRunner | undefined,
   fn: (runner: QueryRunner) => Promise<T>,
+  options: { fusable?: boolean } = {},
 ): Promise<T> {
   if (runner?.isTransactionActive) {
     return exclusively(runner, bindingKey(scope), async () => {
@@ -208,11 +249,15 @@ export async function inScopedTransaction<T>(
       throw withConnectionCause(error, runner);
     });
   }
+  // Inside an operation already running fused with this binding on this runner (a builder re-run on its runner).
+  if (runner && !runner.isReleased && autocommitBindingOf(pgClientOf(underlyingRunner(runner))) === bindingKey(scope)) return fn(runner);
   if (!scope.safe) assertBypassAllowed(registry.rls, scope.tenantId);
   const given = runner && !runner.isReleased ? runner : undefined;
   // The runner carries the scope: the transaction start binds it (transactionBindingSubscriber).
   const { runner: own, owned } = operationRunner(registry, scope, given);
   try {
+    const fused = options.fusable === false ? undefined : await fusedAutocommit(own, scope, registry);
+    if (fused) return await fused(() => fn(own));
     // Inside the try: a binding that fails as the transaction starts must still roll back and release.
     await own.startTransaction();
     // A given runner bound to the tenant carries its scoped manager: a bypass binds here.
@@ -227,6 +272,45 @@ export async function inScopedTransaction<T>(
   } finally {
     if (owned) await releaseConnection(own);
   }
+}
+
+// Operations running fused on a connection, and their binding: another binding must not overlap them.
+const fusedInFlight = new WeakMap<object, { key: string; count: number }>();
+
+/**
+ * One round trip per statement: when the runner's connection can fuse (fusing-client.ts), the
+ * operation runs without a transaction of its own and each of its statements carries the
+ * binding before the same Sync. Returns the runner for `work`, or undefined when the
+ * operation must take today's path (no fusing client, `pipeline: true`, pg without
+ * `getTransactionStatus`, pg-native, or a binding that cannot be fused).
+ */
+async function fusedAutocommit(runner: QueryRunner, scope: ScopeContext, registry: ScopeRegistry): Promise<(<T>(work: () => Promise<T>) => Promise<T>) | undefined> {
+  const settings = freshBinding(runner, scope, registry, false);
+  if (settings === undefined || typeof runner.connect !== 'function') return undefined;
+  const client: unknown = await runner.connect();
+  if (!client || typeof client !== 'object' || !canFuse(client)) return undefined;
+  const key = bindingKey(scope);
+  return async (work) => {
+    let entry = fusedInFlight.get(client);
+    if (entry && entry.count > 0 && entry.key !== key) {
+      throw new UnsafeQueryError(
+        'Two operations with different tenant bindings ran at the same time on one query runner (their statements would interleave). ' +
+          'Await one before starting the other, or give each its own runner.',
+        { operation: 'query', tenant: scope.tenantId },
+      );
+    }
+    if (!entry || entry.count === 0) {
+      entry = { key, count: 0 };
+      fusedInFlight.set(client, entry);
+      setAutocommitBinding(client, { settings, key });
+    }
+    entry.count++;
+    try {
+      return await work();
+    } finally {
+      if (--entry.count === 0) setAutocommitBinding(client, undefined);
+    }
+  };
 }
 
 /**

@@ -103,7 +103,9 @@ describe.skipIf(!hasPostgres)("strategy 'schema' (PostgreSQL)", () => {
     expect(path).not.toContain('tenant_');
     log.clear();
     await em.count(Post);
-    expect(log.statements[1]).toBe('SELECT set_config($1, $2, true)');
+    // search_path travels with the statement itself (fused, below TypeORM's logger): no BEGIN, set_config or COMMIT of its own.
+    expect(log.statements).toHaveLength(1);
+    expect(log.statements[0]).toMatch(/^SELECT COUNT/);
   });
 
   it('tenants.remove drops the schema; a failed create leaves neither the tenant row nor the schema behind', async () => {

@@ -105,3 +105,11 @@ export function afterDestroy(dataSource: DataSource, after: () => Promise<void>)
     },
   });
 }
+
+/**
+ * The node-postgres module TypeORM's driver loaded (`PostgresDriver#postgres`: the `driver`
+ * option, or `require('pg')`, or its `.native` with pg-native); set when the DataSource is constructed.
+ */
+export function pgModuleOf(dataSource: DataSource): unknown {
+  return (dataSource.driver as unknown as { postgres?: unknown }).postgres;
+}
