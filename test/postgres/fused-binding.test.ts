@@ -6,7 +6,7 @@ import { Tenancy, UnsafeQueryError } from '../../src/index.js';
 import { fusingClientClass, setAutocommitBinding, type PgModule } from '../../src/internal/pg/fusing-client.js';
 import { blogEntities, Post, Tag } from '../fixtures/blog.js';
 import { type BlogWorld, createBlogWorld, SqlLog } from '../support/blog-world.js';
-import { createLoginRole, type RlsApp, startRlsApp } from '../support/app-role.js';
+import { createLoginRole, type LoginRole, type RlsApp, startRlsApp } from '../support/app-role.js';
 import { type PgBouncer, pgbouncerAvailable, startPgBouncer } from '../support/pgbouncer.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 
@@ -334,7 +334,7 @@ describe.skipIf(!hasPostgres)('fused binding behind PgBouncer (transaction mode)
   it.skipIf(!withBouncer)('1,200 interleaved operations of 3 tenants, bypasses and unbound queries over 2 server connections: 0 wrong rows, no binding left', async () => {
     const t3 = await w.createTenant('third');
     await w.tenancy.manager(t3).save(Post, { title: 't3-post' });
-    const port = async (roles: string[]) => {
+    const port = async (roles: LoginRole[]) => {
       const url = new URL(w.db.options.type === 'postgres' ? w.db.options.url : '');
       bouncer = await startPgBouncer({ host: url.hostname, port: Number(url.port || 5432) }, roles, 2);
       return bouncer.port;
