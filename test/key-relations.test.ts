@@ -61,7 +61,7 @@ const forms: Form[] = [
   ['a bare id', (account) => account.id],
 ];
 
-// SQLite refuses AUTOINCREMENT in a composite primary key: 'primary' runs on PostgreSQL and MariaDB.
+// SQLite refuses AUTOINCREMENT in a composite primary key: 'primary' runs on PostgreSQL and MariaDB (on SQLite it is refused: below).
 const runs = kinds.flatMap((kind) => modes.filter((mode) => kind !== 'sqlite' || mode !== 'primary').map((mode) => [kind, mode] as const));
 
 describe.each(runs)('relations on %s with compositeKeys %s', (kind, mode) => {
@@ -167,6 +167,15 @@ describe.each(kinds)('onDelete SET NULL with composite keys on %s', (kind) => {
       await db.drop();
     }
   });
+});
+
+it("compositeKeys 'primary' on SQLite with a generated id is refused at initialize (synchronize), saying what to use", async () => {
+  const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [RTenant, Account, Invoice], synchronize: true });
+  new Tenancy(ds, { compositeKeys: 'primary' });
+  const error = await ds.initialize().catch((e: unknown) => e);
+  if (ds.isInitialized) await ds.destroy();
+  expect(error).toBeInstanceOf(TenancyConfigError);
+  expect((error as Error).message).toMatch(/Account has compositeKeys: 'primary' and a generated id .*compositeKeys: true/);
 });
 
 describe('key options belong to one Tenancy', () => {

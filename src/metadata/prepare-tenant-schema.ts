@@ -26,6 +26,22 @@ function entityClasses(dataSource: DataSource): Function[] {
 }
 
 /** What the DataSource's dialect can do with composite foreign keys (see `KeyDialect`). */
+/**
+ * SQLite allows AUTOINCREMENT only on a single-column primary key: with `synchronize`, `(id, tenant_id)`
+ * with a generated id would fail in TypeORM's schema builder with a message that names neither the
+ * option nor a way out. (Without it the metadata builds, and creating the table fails the same way.)
+ */
+function refuseGeneratedIdInCompositePrimaryOnSqlite(dataSource: DataSource, storage: MetadataArgsStorage, scoped: Function): void {
+  if (!DriverUtils.isSQLiteFamily(dataSource.driver) || !dataSource.options.synchronize) return;
+  const generated = storage.generations.find((g) => g.strategy === 'increment' && (g.target === scoped || (typeof g.target === 'function' && scoped.prototype instanceof g.target)));
+  if (!generated) return;
+  throw new TenancyConfigError(
+    `Entity ${scoped.name} has compositeKeys: 'primary' and a generated id (${generated.propertyName}): SQLite cannot generate an id that is part of a composite primary key. ` +
+      "Use compositeKeys: true on SQLite (the database still refuses cross-tenant references), or a uuid / assigned id.",
+    { entity: scoped.name, operation: 'initialize' },
+  );
+}
+
 function keyDialect(dataSource: DataSource): KeyDialect {
   return { nullingKeyBesideComposite: DriverUtils.isPostgresFamily(dataSource.driver) && dataSource.options.type !== 'cockroachdb' };
 }
@@ -83,5 +99,6 @@ export function prepareTenantSchema(dataSource: DataSource, compositeKeysDefault
     injectTenantUniques(storage, scoped, options);
     injectCompositeKeys(storage, scoped, options, mode, dialect);
   }
+  for (const { scoped, mode } of decorated) if (mode === 'primary') refuseGeneratedIdInCompositePrimaryOnSqlite(dataSource, storage, scoped);
   return storage;
 }
