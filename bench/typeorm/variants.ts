@@ -67,43 +67,60 @@ const tenantManager: Variant = {
 
 /**
  * (c) The tenant manager with PostgreSQL row-level security, connected as a NOSUPERUSER
- * NOBYPASSRLS role created for the run: every operation in a transaction bound by set_config.
+ * NOBYPASSRLS role created for the run: each autocommit statement carries its set_config binding
+ * in its own round trip, a transaction binds with its first statement. (f): the same with
+ * `preparedBinding` (the binding a named prepared statement, parsed once per connection).
  */
-const rowLevelSecurity: Variant = {
-  key: 'c',
-  label: 'typeorm-tenancy + PostgreSQL RLS',
-  description: 'rowLevelSecurity: policies installed, app role without BYPASSRLS, one set_config per transaction',
-  databases: ['postgres'],
-  async create(env) {
-    const admin = await plainDataSource('postgres', env.target, new CaptureLogger());
-    const role = `bench_app_${Math.random().toString(36).slice(2, 10)}`;
-    await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS`);
-    await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
-    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
-    await admin.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
-    const url = new URL(env.target);
-    url.username = role;
-    url.password = '';
-    const ds = new TypeOrmDataSource(dataSourceOptions('postgres', url.toString(), env.logger));
-    const tenancy = new Tenancy(ds, { rowLevelSecurity: true });
-    await ds.initialize();
-    const runner = admin.createQueryRunner();
-    await tenancy.rls.install(runner);
-    await runner.release();
-    return {
-      ops: tenantOps(tenancy),
-      dataSource: ds,
-      close: async () => {
-        const down = tenancy.rls.statements().down;
-        await ds.destroy();
-        for (const sql of down) await admin.query(sql);
-        await admin.query(`DROP OWNED BY ${role}`);
-        await admin.query(`DROP ROLE ${role}`);
-        await admin.destroy();
-      },
-    };
-  },
-};
+function rlsVariant(key: string, label: string, description: string, rls: true | { preparedBinding: true }): Variant {
+  return {
+    key,
+    label,
+    description,
+    databases: ['postgres'],
+    async create(env) {
+      const admin = await plainDataSource('postgres', env.target, new CaptureLogger());
+      const role = `bench_app_${Math.random().toString(36).slice(2, 10)}`;
+      await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS`);
+      await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
+      await admin.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+      const url = new URL(env.target);
+      url.username = role;
+      url.password = '';
+      const ds = new TypeOrmDataSource(dataSourceOptions('postgres', url.toString(), env.logger));
+      const tenancy = new Tenancy(ds, { rowLevelSecurity: rls });
+      await ds.initialize();
+      const runner = admin.createQueryRunner();
+      await tenancy.rls.install(runner);
+      await runner.release();
+      return {
+        ops: tenantOps(tenancy),
+        dataSource: ds,
+        close: async () => {
+          const down = tenancy.rls.statements().down;
+          await ds.destroy();
+          for (const sql of down) await admin.query(sql);
+          await admin.query(`DROP OWNED BY ${role}`);
+          await admin.query(`DROP ROLE ${role}`);
+          await admin.destroy();
+        },
+      };
+    },
+  };
+}
+
+const rowLevelSecurity = rlsVariant(
+  'c',
+  'typeorm-tenancy + PostgreSQL RLS',
+  'rowLevelSecurity: policies installed, app role without BYPASSRLS, the set_config binding fused with each statement',
+  true,
+);
+const rowLevelSecurityPrepared = rlsVariant(
+  'f',
+  'typeorm-tenancy + PostgreSQL RLS, preparedBinding',
+  'rowLevelSecurity: { preparedBinding: true }: the binding a named prepared statement, parsed once per connection',
+  { preparedBinding: true },
+);
 
 /**
  * (d) Schema per tenant: each tenant's authors and posts copied into `tenant_<id>` (same ids,
@@ -187,7 +204,7 @@ const databasePerTenant: Variant = {
 };
 
 /** Every variant, baseline first. */
-export const variants: readonly Variant[] = [handWritten, tenantManager, rowLevelSecurity, schemaPerTenant, databasePerTenant];
+export const variants: readonly Variant[] = [handWritten, tenantManager, rowLevelSecurity, rowLevelSecurityPrepared, schemaPerTenant, databasePerTenant];
 
 export function variantsFor(db: DbKind, only?: string): Variant[] {
   return variants.filter((v) => v.databases.includes(db) && (only === undefined || v.key === only));
