@@ -12,7 +12,7 @@ import { type WholeProcessRun, writeWholeProcessOutputs } from './report/whole-p
 import { currentNode, ensureNode22 } from './lib/node22.js';
 import { profileWholeProcess, runWholeProcess, type WholeProcessResult } from './process/whole-process.js';
 import type { DatabaseReport, PeerResult } from './report/types.js';
-import { writeOutputs } from './report/write.js';
+import { withNewestOthers, writeOutputs } from './report/write.js';
 import type { CompareResult } from './typeorm/compare.js';
 import type { MemoryResult } from './typeorm/memory.js';
 import type { ScaleResult } from './typeorm/scale.js';
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     writeFileSync(path.join(out, `${date}-${report.db}.json`), `${JSON.stringify(report, null, 2)}\n`);
   }
   // The full run with the default output also refreshes the table in bench/README.md.
-  await writeOutputs(reports, out, totalS, readme);
+  await writeOutputs(withNewestOthers(reports, out), out, totalS, readme);
   log(`\nresults: ${path.relative(root, out) || out}/ (${reports.map((r) => `${date}-${r.db}.json`).join(', ')}, latest.md, latest.svg) in ${totalS} s`);
 }
 

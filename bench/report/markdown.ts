@@ -73,7 +73,12 @@ export function renderMarkdown(reports: DatabaseReport[], chartFile: string | un
     `${m.cpus.count} × ${m.cpus.model}, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}; TypeORM ${m.packages.typeorm}; ` +
       `better-sqlite3 ${m.packages['better-sqlite3']}; pg ${m.packages.pg}` +
       `${reports.find((r) => r.server) ? `; PostgreSQL ${reports.find((r) => r.server)!.server}` : ''}; ` +
-      `MikroORM ${m.packages['@mikro-orm/core']}; typeorm-tenancy at ${m.git.commit}${m.git.dirty ? ' with uncommitted src/ changes' : ''}.`,
+      `MikroORM ${m.packages['@mikro-orm/core']}; typeorm-tenancy at ` +
+      // Reports of separate runs (one database each) name each run's commit and date.
+      (new Set(reports.map((r) => r.machine.git.commit)).size > 1
+        ? reports.map((r) => `${r.machine.git.commit} (${r.db}, ${r.machine.date.slice(0, 10)})`).join(', ')
+        : m.git.commit) +
+      `${reports.some((r) => r.machine.git.dirty) ? ' with uncommitted src/ changes' : ''}.`,
     '',
   );
   const plan = first.compare?.plan;
