@@ -200,6 +200,9 @@ export function markContextual<Q extends object>(qb: Q): Q {
  * write may re-select its entities through `runner.manager`. A plain select does not.
  */
 function needsRunnerScope(map: AnyQueryBuilder['expressionMap']): boolean {
+  // An update or delete builds nothing on its runner unless it updates entities it was given
+  // (persistence: returned columns re-selected); subscribers are checked by tenantRunner itself.
+  if (map.queryType === 'update' || map.queryType === 'delete' || map.queryType === 'soft-delete' || map.queryType === 'restore') return map.whereEntities.length > 0;
   if (map.queryType !== 'select') return true;
   return map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);
 }
