@@ -6,7 +6,7 @@ import { Tenancy, UnsafeQueryError } from '../../src/index.js';
 import { fusingClientClass, setAutocommitBinding, type PgModule } from '../../src/internal/pg/fusing-client.js';
 import { blogEntities, Post, Tag } from '../fixtures/blog.js';
 import { type BlogWorld, createBlogWorld, SqlLog } from '../support/blog-world.js';
-import { createLoginRole, type LoginRole, type RlsApp, startRlsApp } from '../support/app-role.js';
+import { createAppAndBypassRoles, type LoginRole, type RlsApp, startRlsApp } from '../support/app-role.js';
 import { type PgBouncer, pgbouncerAvailable, startPgBouncer } from '../support/pgbouncer.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 
@@ -86,12 +86,7 @@ describe.skipIf(!hasPostgres)('fused binding: one round trip per bound statement
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    appUrl = await createLoginRole(appRole, 'NOSUPERUSER NOBYPASSRLS', w.db.options.type === 'postgres' ? w.db.options.url : '');
-    await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
-    await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
-    await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${appRole}, ${bypassRole}`);
-    await w.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`);
+    appUrl = await createAppAndBypassRoles(w.dataSource, appRole, bypassRole);
     const { ds, tenancy } = await rlsApp();
     const admin = w.dataSource.createQueryRunner();
     await tenancy.rls.install(admin);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingTenantError, Tenancy, TenancyConfigError, UnsafeQueryError } from '../../src/index.js';
 import { blogEntities, Comment, Post, Tag, Tenant, User } from '../fixtures/blog.js';
 import { createBlogWorld, SqlLog, type BlogWorld } from '../support/blog-world.js';
-import { createLoginRole } from '../support/app-role.js';
+import { createAppAndBypassRoles } from '../support/app-role.js';
 import { adminQuery, databaseKinds } from '../support/databases.js';
 
 const hasPostgres = databaseKinds().includes('postgres');
@@ -28,12 +28,7 @@ describe.skipIf(!hasPostgres)('PostgreSQL row-level security', () => {
 
   beforeAll(async () => {
     w = await createBlogWorld('postgres');
-    appUrl = await createLoginRole(appRole, 'NOSUPERUSER NOBYPASSRLS', w.db.options.type === 'postgres' ? w.db.options.url : '');
-    await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
-    await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
-    await w.dataSource.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
-    await w.dataSource.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${appRole}, ${bypassRole}`);
-    await w.dataSource.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`);
+    appUrl = await createAppAndBypassRoles(w.dataSource, appRole, bypassRole);
     log = new SqlLog();
     app = appDataSource({ extra: { max: 2 } }, log);
     tenancy = new Tenancy(app, { rowLevelSecurity: { bypassRole }, defaultManager: 'unscoped' });

@@ -41,6 +41,20 @@ export async function createAppRole(owner: DataSource, role: string): Promise<st
   return url;
 }
 
+/**
+ * An app role (LOGIN, no BYPASSRLS) and a NOLOGIN BYPASSRLS role granted to it (the `bypassRole`
+ * layout), with DML on `owner`'s tables for both; returns the app role's connection URL.
+ */
+export async function createAppAndBypassRoles(owner: DataSource, appRole: string, bypassRole: string): Promise<string> {
+  const url = await createLoginRole(appRole, 'NOSUPERUSER NOBYPASSRLS', (owner.options as { url?: string }).url ?? '');
+  await adminQuery(`CREATE ROLE ${bypassRole} NOLOGIN BYPASSRLS`);
+  await adminQuery(`GRANT ${bypassRole} TO ${appRole}`);
+  await owner.query(`GRANT USAGE ON SCHEMA public TO ${appRole}`);
+  await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${appRole}, ${bypassRole}`);
+  await owner.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`);
+  return url;
+}
+
 /** An application DataSource under row-level security, as the tests run it. */
 export interface RlsApp {
   app: DataSource;
