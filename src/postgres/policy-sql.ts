@@ -4,9 +4,17 @@ import type { ResolvedRowLevelSecurity } from './rls-options.js';
 
 // All PostgreSQL text of the row-level-security mode lives here.
 
-/** First statement of every tenant transaction: transaction-local settings, parameterized. */
+const setConfigTexts: string[] = [];
+
+/** The binding of a tenant statement or transaction: transaction-local settings, parameterized. */
 export function setConfigSql(count: number): string {
-  return `SELECT ${Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`;
+  // Sent with every bound statement (fusing-client.ts): built once per number of settings.
+  let sql = setConfigTexts[count];
+  if (sql === undefined) {
+    sql = `SELECT ${Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`;
+    setConfigTexts[count] = sql;
+  }
+  return sql;
 }
 
 /** Identifier quoting for names that come from metadata or validated options. */

@@ -170,7 +170,7 @@ export function transactionBindingSubscriber(registry: ScopeRegistry): EntitySub
     if (bindings.has(base)) bindings.set(base, UNKNOWN);
   };
   return {
-    // The first round trip of a bound transaction: START TRANSACTION and its binding before one Sync.
+    // A bound transaction: its binding goes with its first statement after START TRANSACTION (fusing-client.ts).
     async beforeTransactionStart(event) {
       const runner = event.queryRunner;
       const scope = scopeOfRunner(runner);
@@ -229,10 +229,10 @@ async function exclusively<T>(view: QueryRunner, key: string, work: () => Promis
 }
 
 /**
- * Runs `fn` on a runner whose transaction is bound to `scope`: the given runner's
- * open transaction (bound now if it is not yet), or a short transaction of its
- * own for an autocommit operation. Adds one statement inside an open transaction,
- * three (BEGIN, set_config, COMMIT) around an autocommit one.
+ * Runs `fn` on a runner bound to `scope`: the given runner's open transaction (bound now if it
+ * is not yet, the binding travelling with its next statement), or, for an autocommit operation,
+ * each statement fused with the binding (fusedAutocommit) — or, where fusing cannot work, a short
+ * transaction of its own (START TRANSACTION, set_config, the statements, COMMIT).
  */
 export async function inScopedTransaction<T>(
   registry: ScopeRegistry,
