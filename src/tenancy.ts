@@ -199,10 +199,8 @@ export class Tenancy {
       if (typeof this.options.database?.dataSourceOptions !== 'function') {
         throw new TenancyConfigError("strategy 'database' needs database: { dataSourceOptions: (tenantId) => DataSourceOptions }.", { operation: 'new Tenancy' });
       }
-      return new DatabaseStrategy(this.dataSource, this.options.database, attach, tenantTarget, (tenantId) =>
-        // Outside run()'s binding: the catalog lookup must stay on the main DataSource.
-        this.#context.exit(() => this.tenants.exists(tenantId)),
-      );
+      // The catalog looks the tenant up on a runner of the main DataSource, whatever run() binds.
+      return new DatabaseStrategy(this.dataSource, this.options.database, attach, tenantTarget, (tenantId) => this.tenants.exists(tenantId));
     }
     if (strategy !== 'schema') {
       throw new TenancyConfigError(`strategy must be 'row', 'schema' or 'database', not ${JSON.stringify(strategy)}.`, { operation: 'new Tenancy' });
