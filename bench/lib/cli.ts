@@ -24,6 +24,8 @@ export interface BenchFlags {
   wholeProcess: boolean;
   /** --pairs N: whole-process pairs (plain, tenant), alternating; default 5. */
   pairs: number;
+  /** --iterations N: whole-process timed operations per workload and process (as many warm-up first; a quarter for transactions); default 1,000 after 200. */
+  iterations: number | undefined;
   /** --node22: run the whole-process apps on Node 22 (installed from the npm registry into bench/.node22). */
   node22: boolean;
   /** Whole-process children: write V8 CPU and allocation profiles per workload into this folder instead of timing. */
@@ -48,6 +50,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
     half: false,
     wholeProcess: false,
     pairs: 5,
+    iterations: undefined,
     node22: false,
     profileDir: undefined,
     keys: 'single',
@@ -84,6 +87,12 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
         flags.pairs = n;
         break;
       }
+      case '--iterations': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 10) throw new Error('--iterations needs a whole number >= 10');
+        flags.iterations = n;
+        break;
+      }
       case '--node22': flags.node22 = true; break;
       case '--keys': {
         const keys = value();
@@ -107,6 +116,8 @@ export function plans(quick: boolean) {
 }
 
 /** Sampling sizes of the whole-process mode, per process: warm-up, then timed operations (fewer for transactions). */
-export function processPlan(quick: boolean) {
+export function processPlan(quick: boolean, iterations?: number) {
+  // Longer runs (--iterations) let V8 finish tiering up before the timing starts.
+  if (iterations !== undefined) return { warmup: iterations, iterations, txIterations: Math.ceil(iterations / 4) };
   return quick ? { warmup: 20, iterations: 100, txIterations: 30 } : { warmup: 200, iterations: 1_000, txIterations: 250 };
 }

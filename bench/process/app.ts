@@ -100,7 +100,7 @@ const normalize = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => 
 export async function runApp(app: AppDefinition): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const db = flags.databases[0]!;
-  const plan = processPlan(flags.quick);
+  const plan = processPlan(flags.quick, flags.iterations);
   const started = Date.now();
   const logger = new CaptureLogger();
   const driver = { count: 0 };

@@ -55,6 +55,8 @@ export async function runWholeProcess(options: {
   built: string;
   pairs: number;
   quick: boolean;
+  /** --iterations: timed operations per workload and process (default: processPlan's). */
+  iterations?: number | undefined;
   runtime: NodeRuntime;
 }): Promise<WholeProcessResult> {
   const { db, built, pairs, runtime } = options;
@@ -72,7 +74,7 @@ export async function runWholeProcess(options: {
       target = options.target!;
       await runChild(script('setup.js'), ['--db', 'postgres', '--target', target]);
     }
-    const args = ['--db', db, '--target', target, ...(options.quick ? ['--quick'] : [])];
+    const args = ['--db', db, '--target', target, ...(options.quick ? ['--quick'] : []), ...(options.iterations ? ['--iterations', String(options.iterations)] : [])];
     // The reads must answer alike. SQLite: every process has its own copy, compared below. PostgreSQL:
     // the apps write to the one database, so both answer first, before any process has written.
     const answers = new Set<string>();
@@ -128,7 +130,7 @@ export async function runWholeProcess(options: {
       keys: benchKeys(),
       node: plainRuns[0]!.node,
       pairs,
-      plan: processPlan(options.quick),
+      plan: processPlan(options.quick, options.iterations),
       workloads,
       plain: state(plainRuns.at(-1)!),
       tenant: state(tenantRuns.at(-1)!),
