@@ -27,8 +27,8 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
 
     constructor(...args: any[]) {
       super(...args);
-      const inherited = scopeOf(args[0]);
-      if (inherited) this[SCOPE] = inherited;
+      // Always set (undefined too): one hidden class per builder kind keeps TypeORM's call sites fast.
+      this[SCOPE] = scopeOf(args[0]);
     }
 
     override createQueryBuilder(queryRunner?: QueryRunner): this {
@@ -203,6 +203,15 @@ function needsRunnerScope(map: AnyQueryBuilder['expressionMap']): boolean {
   // An update or delete builds nothing on its runner unless it updates entities it was given
   // (persistence: returned columns re-selected); subscribers are checked by tenantRunner itself.
   if (map.queryType === 'update' || map.queryType === 'delete' || map.queryType === 'soft-delete' || map.queryType === 'restore') return map.whereEntities.length > 0;
+  // A one-row insert's only follow-up is the re-select of its generated columns (drivers without
+  // RETURNING) by the id the database gave this very statement: the row it just wrote. Several rows
+  // (SQLite computes their ids from the last one), OR IGNORE and upserts (which may write nothing)
+  // could re-select rows they did not write: scoped.
+  if (map.queryType === 'insert') {
+    const values = map.valuesSet;
+    const oneRow = values !== undefined && values !== null && (!Array.isArray(values) || values.length === 1);
+    return !oneRow || map.onIgnore || !!map.onUpdate;
+  }
   if (map.queryType !== 'select') return true;
   return map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);
 }

@@ -9,6 +9,9 @@ import {
   SelectQueryBuilder,
   UpdateQueryBuilder,
 } from 'typeorm';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   DriverUtils,
@@ -156,6 +159,31 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
 });
 
 describe('src/internal/typeorm/runner-view.ts: a per-operation view of a runner', () => {
+  it('reads driver, dataSource, stmtCache and cacheSize as values: no runner class assigns them outside its constructor', () => {
+    const typeormRoot = path.dirname(createRequire(import.meta.url).resolve('typeorm'));
+    const files = [path.join(typeormRoot, 'query-runner', 'BaseQueryRunner.js')];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const file = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(file);
+        else if (entry.name.endsWith('QueryRunner.js')) files.push(file);
+      }
+    };
+    walk(path.join(typeormRoot, 'driver'));
+    expect(files.length).toBeGreaterThan(10);
+    const outside: string[] = [];
+    for (const file of files) {
+      let method = '';
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        const header = /^ {4}(?:async |static |get |set )?([A-Za-z_$][\w$]*)\(.*\) \{$/.exec(line);
+        if (header) method = header[1]!;
+        if (/this\.(driver|dataSource|stmtCache|cacheSize) = /.test(line) && method !== 'constructor') outside.push(`${path.basename(file)} ${method}: ${line.trim()}`);
+      }
+    }
+    expect(outside).toEqual([]);
+  });
+
+
   it("keeps the runner's state in own data properties set by its constructor, and Broadcaster events carry queryRunner.manager", async () => {
     const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [] });
     await ds.initialize();

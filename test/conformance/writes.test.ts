@@ -144,4 +144,38 @@ describe.each(await conformanceCases())('writes on $name', (c) => {
     expect((await em.findOneByOrFail(Setting, { key: 'acme.new' })).tenantId).toBe(w.t1);
     await expect(em.upsert(Setting, { key: 'acme.theme', value: 'x', tenantId: w.t2 }, ['key'])).rejects.toBeInstanceOf(TenantMismatchError);
   });
+  // Drivers without RETURNING (SQLite, MariaDB) re-select an insert's generated columns by its ids.
+  // Those ids need not be rows the insert wrote: OR IGNORE keeps the id it was given (a row of the
+  // other tenant made it a no-op), and SQLite derives every row's id of a multi-row insert from the
+  // last one's. The re-select must not hand the caller the other tenant's row (its likes, 10).
+  it("an insert's re-select of generated columns never returns another tenant's row", async () => {
+    const em = w.tenancy.manager(w.t1);
+    const other = w.tenancy.manager(w.t2);
+    const foreign = w.posts.g1;
+    // Globex's newest post: the first row below is taken for 9,000,001 - 1, its own id notwithstanding.
+    await other.insert(Post, { id: 9_000_000, title: 'globex-newest', likes: 10 });
+    const attempts = [
+      () => em.createQueryBuilder().insert().into(Post).values([{ id: 8_999_999, title: 'probe-multi-1' }, { title: 'probe-multi-2' }]),
+      () => em.createQueryBuilder().insert().into(Post).values({ id: foreign.id, title: 'probe-ignore' }).orIgnore(),
+      () => em.createQueryBuilder().insert().into(Post).values([{ title: 'probe-ignore-new' }, { id: foreign.id, title: 'probe-ignore-2' }]).orIgnore(),
+    ];
+    try {
+      for (const attempt of attempts) {
+        const qb = attempt();
+        const values = qb.expressionMap.valuesSet;
+        const result = await qb.execute().catch((error: unknown) => error);
+        // Written, a no-op or refused: either way nothing of the other tenant's rows comes back.
+        const seen = JSON.stringify([result, values]);
+        expect(seen).not.toContain('globex');
+        expect(seen).not.toMatch(/"likes":10\b/);
+      }
+    } finally {
+      await other.delete(Post, { id: 9_000_000 });
+    }
+    // A plain insert still gets its own generated columns back (the re-select of rows it wrote).
+    const own = { title: 'own-defaults' } as Post;
+    await em.createQueryBuilder().insert().into(Post).values(own).execute();
+    expect(own.likes).toBe(0);
+    expect((await w.inspect.findOneByOrFail(Post, { id: own.id })).tenantId).toBe(w.t1);
+  });
 });

@@ -20,6 +20,8 @@ const prototypes = new WeakMap<QueryRunner, object>();
 // emptied on destroy by releasing each entry): they run on the runner, never on a view of it.
 const ownIdentity = ['connect', 'release', 'releasePostgresConnection'] as const;
 const viewOwn = new Set<PropertyKey>(['manager', 'broadcaster']);
+// Set once by the runner's constructor and never assigned again (test/canary checks TypeORM's code).
+const constantMembers = new Set<PropertyKey>(['driver', 'dataSource', 'stmtCache', 'cacheSize']);
 
 function viewPrototype(base: QueryRunner): object {
   let proto = prototypes.get(base);
@@ -28,6 +30,12 @@ function viewPrototype(base: QueryRunner): object {
   const target = base as unknown as Record<PropertyKey, unknown>;
   for (const key of Reflect.ownKeys(base)) {
     if (viewOwn.has(key)) continue;
+    // What the constructor set for good (the driver, the DataSource, the statement cache) is read
+    // as a value, as on the runner itself: TypeORM reads these on every statement.
+    if (constantMembers.has(key)) {
+      Object.defineProperty(proto, key, { value: target[key], enumerable: true });
+      continue;
+    }
     Object.defineProperty(proto, key, {
       get: () => target[key],
       set: (value: unknown) => {
