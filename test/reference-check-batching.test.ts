@@ -212,8 +212,10 @@ describe.each(cases)('reference check batching on $name', (c) => {
     await w?.close();
   });
   beforeEach(() => w.log.clear());
+  /** save() with relation values in any form (TypeORM's types want entities). */
+  const saveTask = (values: object) => em.save(RbTask, values as RbTask);
 
-  /** The reference-check statements the log holds (the batched statement names its counts tenancy_refs_N). */
+  /** The reference-check statements the log holds (their select aliases start with tenancy_refs_). */
   const checks = () => w.log.matching(/tenancy_refs_/);
   /** Statements before the write's first INSERT or UPDATE that read something. */
   const readsBeforeWrite = () => {
@@ -231,15 +233,15 @@ describe.each(cases)('reference check batching on $name', (c) => {
     expect(checks()[0]).toMatch(/COUNT\(\*\)/);
 
     w.log.clear();
-    const saved = await em.save(RbTask, { title: 'save', project: project(OWN_PROJECT), label: label(OWN_LABEL), code: { code: OWN_CODE }, labels: [label(OWN_LABEL)] } as never);
+    const saved = await saveTask({ title: 'save', project: project(OWN_PROJECT), label: label(OWN_LABEL), code: { code: OWN_CODE }, labels: [label(OWN_LABEL)] });
     expectOneCheckThenWrite();
     expect(checks()[0]!.match(/COUNT\(\*\)/g)).toHaveLength(3); // projects, labels, codes: three subqueries, one statement
 
     w.log.clear();
-    await em.update(RbTask, { id: (saved as RbTask).id }, { project: { id: OWN_PROJECT }, label: OWN_LABEL as never, code: OWN_CODE as never });
+    await em.update(RbTask, { id: saved.id }, { project: { id: OWN_PROJECT }, label: OWN_LABEL as never, code: OWN_CODE as never });
     expectOneCheckThenWrite();
 
-    const row = await em.findOneOrFail(RbTask, { where: { id: (saved as RbTask).id }, relations: { project: true, label: true, code: true, labels: true } });
+    const row = await em.findOneOrFail(RbTask, { where: { id: saved.id }, relations: { project: true, label: true, code: true, labels: true } });
     expect([row.project?.id, row.label?.id, row.code?.code, row.labels?.map((l) => l.id)]).toEqual([OWN_PROJECT, OWN_LABEL, OWN_CODE, [OWN_LABEL]]);
   });
 
@@ -253,19 +255,20 @@ describe.each(cases)('reference check batching on $name', (c) => {
       await tx.update(RbTask, { title: 'tx-1' }, { project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } } as never);
       expect(checks()).toEqual([]);
       expect(w.log.matching(/COUNT\(/)).toEqual([]);
-      // Only the unknown type is asked, and alone.
+      // Only the unknown type is asked (one type: its ids are selected directly).
       w.log.clear();
       await tx.insert(RbTask, { title: 'tx-4', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL }, code: { code: OWN_CODE } } as never);
       expect(checks()).toHaveLength(1);
-      expect(checks()[0]!.match(/COUNT\(\*\)/g)).toHaveLength(1);
+      expect(checks()[0]).toMatch(/rb_codes/);
+      expect(checks()[0]).not.toMatch(/rb_projects|rb_labels|COUNT/);
     });
   });
 
   it("save([a, b]) of two classes with references runs one check statement", async () => {
-    const task = await em.save(RbTask, { title: 'for-note', project: { id: OWN_PROJECT } } as never);
+    const task = await saveTask({ title: 'for-note', project: { id: OWN_PROJECT } });
     w.log.clear();
     const a = Object.assign(new RbTask(), { title: 'two-a', project: project(OWN_PROJECT), label: label(OWN_LABEL) });
-    const b = Object.assign(new RbNote(), { text: 'two-b', task: { id: (task as RbTask).id }, project: { id: OWN_PROJECT } });
+    const b = Object.assign(new RbNote(), { text: 'two-b', task: { id: task.id }, project: { id: OWN_PROJECT } });
     await em.save([a, b]);
     expectOneCheckThenWrite();
     expect(checks()[0]!.match(/COUNT\(\*\)/g)).toHaveLength(3); // projects, labels, tasks
@@ -352,7 +355,7 @@ describe.each(cases)('reference check batching on $name', (c) => {
   });
 
   it('relation().add / set check in one statement', async () => {
-    const task = (await em.save(RbTask, { title: 'relation', project: { id: OWN_PROJECT } } as never)) as RbTask;
+    const task = await saveTask({ title: 'relation', project: { id: OWN_PROJECT } });
     w.log.clear();
     await em.createQueryBuilder().relation(RbTask, 'labels').of(task).add([OWN_LABEL]);
     expect(checks()).toHaveLength(1);

@@ -13,6 +13,7 @@ import type { ScopeRegistry } from './scope-registry.js';
 // built with the tenant's scoped builders (so row level, RLS, schema and database strategies all
 // apply). A primary key matches at most one row, so a count equal to the number of distinct ids
 // means every id is a row of the tenant; only when one is short is a second query asked which id.
+// A write referencing one type selects its ids directly (one statement either way, fewer builders).
 
 /** The referenced ids of one write: per entity, each id and a relation that names it (for the error). */
 export type References = Map<EntityMetadata, Map<unknown, RelationMetadata>>;
@@ -72,22 +73,23 @@ function idsToCheck(runner: QueryRunner | undefined, scope: ScopeContext, metada
 
 /**
  * Checks that every id in `found` is a row of the tenant, with one statement for all entities
- * (none when every id is already known on the runner); returns the first id that is not, with
- * its relation, or `undefined`. Ids are remembered on the runner once found (known-rows.ts).
+ * (none when every id is already known on the runner; one more per entity whose ids come in an
+ * odd form, or on the failure path); returns the first id that is not, with its relation, or
+ * `undefined`. Ids are remembered on the runner once found (known-rows.ts).
  */
 export async function findForeignReference(
   scope: ScopeContext,
   found: References,
   runner: QueryRunner | undefined,
 ): Promise<[unknown, RelationMetadata] | undefined> {
-  const counted: Array<[Target, unknown[]]> = [];
-  const exactOnly: Array<[Target, unknown[]]> = [];
+  const pending: Array<[Target, unknown[]]> = [];
   for (const [metadata, ids] of found) {
     const check = idsToCheck(runner, scope, metadata, ids);
-    if (check.length === 0) continue;
-    const target = targetOf(scope.registry, metadata);
-    (check.every(target.exact) ? counted : exactOnly).push([target, check]);
+    if (check.length > 0) pending.push([targetOf(scope.registry, metadata), check]);
   }
+  // One type: its ids are selected directly, one statement as cheap as the counts and exact.
+  const byId = pending.length === 1 ? pending : pending.filter(([target, ids]) => !ids.every(target.exact));
+  const counted = pending.length === 1 ? [] : pending.filter((entry) => !byId.includes(entry));
   if (counted.length > 0) {
     const qb = scopedSelect(scope, runner);
     for (const [target, ids] of counted) {
@@ -99,11 +101,11 @@ export async function findForeignReference(
     const counts = (await qb.fromDummy().getRawOne<Record<string, unknown>>()) ?? {};
     for (const entry of counted) {
       // Short: which id is missing is asked on this failure path only.
-      if (Number(counts[entry[0].name]) !== entry[1].length) exactOnly.push(entry);
+      if (Number(counts[entry[0].name]) !== entry[1].length) byId.push(entry);
       else rememberIds(runner, scope, entry[0].metadata, entry[1]);
     }
   }
-  for (const [target, ids] of exactOnly) {
+  for (const [target, ids] of byId) {
     const missing = await findMissing(scope, target, ids, runner);
     if (missing !== undefined) return [missing, found.get(target.metadata)!.get(missing)!];
     rememberIds(runner, scope, target.metadata, ids);
@@ -115,11 +117,11 @@ export async function findForeignReference(
 async function findMissing(scope: ScopeContext, target: Target, ids: unknown[], runner: QueryRunner | undefined): Promise<unknown> {
   const primary = target.metadata.primaryColumns[0]!;
   const rows = await scopedSelect(scope, runner)
-    .select(`ref.${primary.propertyPath}`, 'id')
+    .select(`ref.${primary.propertyPath}`, 'tenancy_refs_id')
     .from(target.metadata.target, 'ref')
     .withDeleted()
     .where(target.condition, { [target.name]: ids })
-    .getRawMany<{ id: unknown }>();
-  const present = new Set(rows.map((r) => String(r.id)));
+    .getRawMany<{ tenancy_refs_id: unknown }>();
+  const present = new Set(rows.map((r) => String(r.tenancy_refs_id)));
   return ids.find((id) => !present.has(String(id)));
 }
