@@ -1,6 +1,6 @@
 import { EntityManager, type ObjectLiteral, type QueryRunner } from 'typeorm';
 import { assertOwnTenant } from '../scoping/write-guard.js';
-import { assertReferencesInTenant, needsReferenceCheck } from '../scoping/reference-guard.js';
+import { needsReferenceCheck, ReferenceCheck } from '../scoping/reference-guard.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { assertTenantRowSave, assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
@@ -40,18 +40,19 @@ function precheck(manager: TenantEntityManager, operation: string, args: unknown
   }
 }
 
-/** save(): relations may only point at rows of the same tenant (one query per referenced entity type). */
+/** save(): relations may only point at rows of the same tenant (one query for all entities and their references). */
 async function checkReferences(manager: TenantEntityManager, args: unknown[], runner: QueryRunner): Promise<void> {
   const [target, entities] = entitiesOf(manager, args);
-  const byTarget = new Map<Function | string, ObjectLiteral[]>();
+  const { scope, dataSource } = manager;
+  let check: ReferenceCheck | undefined;
   for (const entity of entities) {
     const entityTarget = (target ?? entity.constructor) as Function | string;
-    if (manager.dataSource.hasMetadata(entityTarget)) byTarget.set(entityTarget, [...(byTarget.get(entityTarget) ?? []), entity]);
+    if (!dataSource.hasMetadata(entityTarget)) continue;
+    const metadata = dataSource.getMetadata(entityTarget);
+    const one = [entity];
+    if (needsReferenceCheck(scope, metadata, one)) (check ??= new ReferenceCheck(scope, 'save')).add(metadata, one);
   }
-  for (const [entityTarget, list] of byTarget) {
-    const metadata = manager.dataSource.getMetadata(entityTarget);
-    if (needsReferenceCheck(manager.scope, metadata, list)) await assertReferencesInTenant(manager.scope, metadata, list, 'save', runner);
-  }
+  if (check) await check.verify(runner);
 }
 
 function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method {

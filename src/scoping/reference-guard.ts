@@ -2,15 +2,12 @@ import type { ObjectLiteral, QueryRunner } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { TenantMismatchError } from '../errors.js';
-import { withScope } from './scope-carrier.js';
-import { rememberIds, unknownIds } from './known-rows.js';
+import { findForeignReference, type References } from './reference-query.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
 import { describeValue } from './describe-value.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
 import { refused } from './refusal.js';
-
-type References = Map<EntityMetadata, Map<unknown, RelationMetadata>>;
 
 function mismatch(scope: ScopeContext, relation: RelationMetadata, id: unknown, operation: string): TenantMismatchError {
   return refused(scope, new TenantMismatchError(
@@ -95,10 +92,36 @@ export function needsReferenceCheck(scope: ScopeContext, metadata: EntityMetadat
 }
 
 /**
+ * Collects the references of one write — entities of one or several classes — and checks them
+ * together: one query for every referenced entity type (through the tenant scope), none when
+ * every referenced row is already known on the runner (known-rows.ts).
+ */
+export class ReferenceCheck {
+  readonly #found: References = new Map();
+  readonly #seen = new Set<object>();
+
+  constructor(
+    readonly scope: ScopeContext,
+    readonly operation: string,
+  ) {}
+
+  /** Adds the references of `entities` of `metadata` (and of the new rows they cascade). */
+  add(metadata: EntityMetadata, entities: readonly ObjectLiteral[]): this {
+    for (const entity of entities) collect(this.scope, metadata, entity, this.#found, this.#seen, this.operation);
+    return this;
+  }
+
+  /** Refuses with `TenantMismatchError` when a reference is not a row of the tenant. */
+  verify(queryRunner: QueryRunner | undefined): Promise<void> {
+    return verifyReferences(this.scope, this.#found, this.operation, queryRunner);
+  }
+}
+
+/**
  * Refuses, before the write, entities whose relations point at rows of another
- * tenant: one query per referenced entity type (through the tenant scope), never
- * one per relation. Ids that do not exist are refused the same way, so the error
- * does not tell which ids another tenant has.
+ * tenant, with one query for all referenced entity types (see ReferenceCheck). Ids
+ * that do not exist are refused the same way, so the error does not tell which ids
+ * another tenant has.
  */
 export async function assertReferencesInTenant(
   scope: ScopeContext,
@@ -108,10 +131,7 @@ export async function assertReferencesInTenant(
   queryRunner?: QueryRunner,
 ): Promise<void> {
   if (!scope.safe || scope.tenantId === undefined || referencingRelations(scope, metadata).length === 0) return;
-  const found: References = new Map();
-  const seen = new Set<object>();
-  for (const entity of entities) collect(scope, metadata, entity, found, seen, operation);
-  await verifyReferences(scope, found, operation, queryRunner);
+  await new ReferenceCheck(scope, operation).add(metadata, entities).verify(queryRunner);
 }
 
 /**
@@ -142,18 +162,8 @@ export async function assertRelationValuesInTenant(
 // On the caller's runner: inside a transaction the check must see the rows it inserted,
 // and must not wait for a second pooled connection.
 async function verifyReferences(scope: ScopeContext, found: References, operation: string, queryRunner: QueryRunner | undefined): Promise<void> {
+  if (found.size === 0) return;
   const runner = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
-  for (const [target, ids] of found) {
-    // Rows already known to be the tenant's on this connection need no query (known-rows.ts).
-    const unknown = unknownIds(runner, scope, target, [...ids.keys()]);
-    if (unknown.length === 0) continue;
-    const primary = target.primaryColumns[0]!;
-    const qb = withScope(scope.registry.dataSource.createQueryBuilder(target.target, 'ref', runner), scope)
-      .withDeleted()
-      .select(`ref.${primary.propertyPath}`, 'id')
-      .where(`ref.${primary.propertyPath} IN (:...tenancyReferenceIds)`, { tenancyReferenceIds: unknown });
-    const present = new Set((await qb.getRawMany<{ id: unknown }>()).map((r) => String(r.id)));
-    for (const id of unknown) if (!present.has(String(id))) throw mismatch(scope, ids.get(id)!, id, operation);
-    rememberIds(runner, scope, target, unknown);
-  }
+  const foreign = await findForeignReference(scope, found, runner);
+  if (foreign) throw mismatch(scope, foreign[1], foreign[0], operation);
 }

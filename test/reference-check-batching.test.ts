@@ -1,0 +1,366 @@
+import 'reflect-metadata';
+import {
+  Column,
+  DataSource,
+  DeleteDateColumn,
+  Entity,
+  JoinColumn,
+  JoinTable,
+  ManyToMany,
+  ManyToOne,
+  PrimaryColumn,
+  PrimaryGeneratedColumn,
+  QueryFailedError,
+} from 'typeorm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Tenancy, TenantEntity, type TenantEntityManager, TenantMismatchError, TenantScoped } from '../src/index.js';
+import { type RlsApp, startRlsApp } from './support/app-role.js';
+import { conformanceKinds, createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.js';
+import { SqlLog } from './support/sql-log.js';
+
+// The reference check of a write (single-column keys: the library checks references itself) asks
+// the database once, whatever the number of referenced entity types, and not at all for rows it
+// already checked in the transaction. Rows of two types share ids (project 1 is the tenant's,
+// label 1 another tenant's, and the other way round for 2), and a text key ('1') shares its
+// spelling with integer ids, so a check that mixed up types or forms would let one through.
+
+@TenantEntity()
+@Entity('rb_tenants')
+class RbTenant {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() name!: string;
+}
+
+@TenantScoped()
+@Entity('rb_projects')
+class RbProject {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() name!: string;
+  @DeleteDateColumn({ name: 'deleted_at' }) deletedAt?: Date | null;
+  tenantId!: number;
+}
+
+@TenantScoped()
+@Entity('rb_labels')
+class RbLabel {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() name!: string;
+  tenantId!: number;
+}
+
+/** A text primary key. */
+@TenantScoped()
+@Entity('rb_codes')
+class RbCode {
+  @PrimaryColumn({ type: 'varchar', length: 16 }) code!: string;
+  tenantId!: number;
+}
+
+@TenantScoped()
+@Entity('rb_tasks')
+class RbTask {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() title!: string;
+  @ManyToOne(() => RbProject, { nullable: true }) @JoinColumn({ name: 'project_id' }) project?: RbProject | null;
+  @ManyToOne(() => RbLabel, { nullable: true }) @JoinColumn({ name: 'label_id' }) label?: RbLabel | null;
+  @ManyToOne(() => RbCode, { nullable: true }) @JoinColumn({ name: 'code' }) code?: RbCode | null;
+  @ManyToMany(() => RbLabel) @JoinTable({ name: 'rb_task_labels' }) labels?: RbLabel[];
+  tenantId!: number;
+}
+
+@TenantScoped()
+@Entity('rb_notes')
+class RbNote {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() text!: string;
+  @ManyToOne(() => RbTask, { nullable: true }) @JoinColumn({ name: 'task_id' }) task?: RbTask | null;
+  @ManyToOne(() => RbProject, { nullable: true }) @JoinColumn({ name: 'project_id' }) project?: RbProject | null;
+  tenantId!: number;
+}
+
+const entities = [RbTenant, RbProject, RbLabel, RbCode, RbTask, RbNote];
+
+type Layout = 'row' | 'rls' | 'schema';
+interface Case {
+  name: string;
+  kind: DatabaseKind;
+  layout: Layout;
+}
+
+/** What a case gives the tests: tenant 1's manager, the statements its DataSource ran, plain counts of tenant 1's storage. */
+interface World {
+  tenancy: Tenancy;
+  log: SqlLog;
+  t1: number;
+  t2: number;
+  /** Rows in tenant 1's storage (every row of the table under the row layouts), read with plain SQL. */
+  count(table: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+// Ids in the storage tenant 1's queries read: its own rows and other-tenant rows (the schema
+// layout's strays: the other tenant's id in the tenant's own schema must not pass either).
+const OWN_PROJECT = 1;
+const THEIR_PROJECT = 2;
+const DELETED_PROJECT = 3;
+const THEIR_LABEL = 1;
+const OWN_LABEL = 2;
+/** The tenant has a project and a label of this id. */
+const BOTH_OWN = 3;
+const OWN_CODE = 'own';
+const THEIR_CODE = '1';
+
+async function seed(query: (sql: string) => Promise<unknown>, table: (name: string) => string, q: (name: string) => string, t1: number, t2: number) {
+  const cols = (...names: string[]) => names.map(q).join(', ');
+  await query(`INSERT INTO ${table('rb_projects')} (${cols('id', 'name', 'tenant_id')}) VALUES (${OWN_PROJECT}, 'own', ${t1}), (${THEIR_PROJECT}, 'theirs', ${t2})`);
+  await query(`INSERT INTO ${table('rb_projects')} (${cols('id', 'name', 'tenant_id', 'deleted_at')}) VALUES (${DELETED_PROJECT}, 'deleted', ${t1}, '2020-01-01 00:00:00')`);
+  await query(`INSERT INTO ${table('rb_labels')} (${cols('id', 'name', 'tenant_id')}) VALUES (${THEIR_LABEL}, 'theirs', ${t2}), (${OWN_LABEL}, 'own', ${t1}), (${BOTH_OWN}, 'own too', ${t1})`);
+  await query(`INSERT INTO ${table('rb_codes')} (${cols('code', 'tenant_id')}) VALUES ('${OWN_CODE}', ${t1}), ('${THEIR_CODE}', ${t2})`);
+}
+
+async function rowWorld(db: TestDatabase, log?: SqlLog) {
+  const ds = new DataSource({ ...db.options, entities, synchronize: true, logger: log, logging: !!log } as never);
+  const tenancy = new Tenancy(ds, { defaultManager: 'unscoped' });
+  await ds.initialize();
+  const [a, b] = await ds.manager.save(RbTenant, [{ name: 'a' }, { name: 'b' }]);
+  const q = (name: string) => ds.driver.escape(name);
+  await seed((sql) => ds.query(sql), q, q, a!.id, b!.id);
+  return { ds, tenancy, t1: a!.id, t2: b!.id, q };
+}
+
+async function createWorld(c: Case): Promise<World> {
+  const db = await createTestDatabase(c.kind);
+  const log = new SqlLog();
+  const plainCount = (ds: DataSource, table: string) => ds.query(`SELECT COUNT(*) AS n FROM ${table}`).then((rows: Array<{ n: unknown }>) => Number(rows[0]!.n));
+  if (c.layout === 'row') {
+    const { ds, tenancy, t1, t2, q } = await rowWorld(db, log);
+    return { tenancy, log, t1, t2, count: (t) => plainCount(ds, q(t)), close: async () => (await ds.destroy(), db.drop()) };
+  }
+  if (c.layout === 'rls') {
+    // The owner (a superuser) seeds and inspects; the Tenancy under test connects as a role the policies apply to.
+    const { ds: owner, t1, t2, q } = await rowWorld(db);
+    let rls: RlsApp;
+    try {
+      rls = await startRlsApp(owner, { entities, prefix: 'rb_app', logger: log });
+    } catch (error) {
+      await owner.destroy();
+      await db.drop();
+      throw error;
+    }
+    return {
+      tenancy: rls.tenancy,
+      log,
+      t1,
+      t2,
+      count: (t) => plainCount(owner, q(t)),
+      close: async () => {
+        await rls.close();
+        await owner.destroy();
+        await db.drop();
+      },
+    };
+  }
+  const ds = new DataSource({ ...db.options, entities, synchronize: true, logger: log, logging: true } as never);
+  const tenancy = new Tenancy(ds, { strategy: 'schema', defaultManager: 'unscoped' });
+  await ds.initialize();
+  const t1 = ((await tenancy.tenants.create({ name: 'a' })) as RbTenant).id;
+  const t2 = ((await tenancy.tenants.create({ name: 'b' })) as RbTenant).id;
+  const q = (name: string) => ds.driver.escape(name);
+  const inSchema = (t: number) => (name: string) => `${q(`tenant_${t}`)}.${q(name)}`;
+  // Tenant 1's schema holds its rows and strays of tenant 2; tenant 2's schema its own rows of those ids.
+  await seed((sql) => ds.query(sql), inSchema(t1), q, t1, t2);
+  await seed((sql) => ds.query(sql), inSchema(t2), q, t2, t2);
+  return {
+    tenancy,
+    log,
+    t1,
+    t2,
+    count: (t) => plainCount(ds, inSchema(t1)(t)),
+    close: async () => {
+      await tenancy.destroy();
+      await ds.destroy();
+      await db.drop();
+    },
+  };
+}
+
+const kinds = await conformanceKinds();
+const cases: Case[] = kinds.map((kind) => ({ name: kind, kind, layout: 'row' }));
+if (kinds.includes('postgres')) {
+  cases.push({ name: 'postgres, row-level security', kind: 'postgres', layout: 'rls' }, { name: 'postgres, schema per tenant', kind: 'postgres', layout: 'schema' });
+}
+
+const project = (id: number) => Object.assign(new RbProject(), { id, name: `p${id}` });
+const label = (id: number) => Object.assign(new RbLabel(), { id, name: `l${id}` });
+
+/** The forms a relation value takes: a bare id, `{ id }`, an entity. */
+const forms = [
+  ['a bare id', (make: (id: number) => object, id: number) => id],
+  ['{ id }', (_make: (id: number) => object, id: number) => ({ id })],
+  ['an entity', (make: (id: number) => object, id: number) => make(id)],
+] as const;
+
+describe.each(cases)('reference check batching on $name', (c) => {
+  let w: World;
+  let em: TenantEntityManager;
+
+  beforeAll(async () => {
+    w = await createWorld(c);
+    em = w.tenancy.manager(w.t1);
+  });
+  afterAll(async () => {
+    await w?.close();
+  });
+  beforeEach(() => w.log.clear());
+  /** save() with relation values in any form (TypeORM's types want entities). */
+  const saveTask = (values: object) => em.save(RbTask, values as RbTask);
+
+  /** The reference-check statements the log holds (their select aliases start with tenancy_refs_). */
+  const checks = () => w.log.matching(/tenancy_refs_/);
+  /** Statements before the write's first INSERT or UPDATE that read something. */
+  const readsBeforeWrite = () => {
+    const first = w.log.statements.findIndex((s) => /^\s*(INSERT|UPDATE)\b/i.test(s));
+    return w.log.statements.slice(0, first === -1 ? undefined : first).filter((s) => /\bSELECT\b/i.test(s) && !/set_config|search_path/i.test(s));
+  };
+  const expectOneCheckThenWrite = () => {
+    expect(checks()).toHaveLength(1);
+    expect(readsBeforeWrite()).toEqual(checks());
+  };
+
+  it('insert, save and update naming rows of two types run exactly one check statement', async () => {
+    await em.insert(RbTask, { title: 'insert', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } } as never);
+    expectOneCheckThenWrite();
+    expect(checks()[0]).toMatch(/COUNT\(\*\)/);
+
+    w.log.clear();
+    const saved = await saveTask({ title: 'save', project: project(OWN_PROJECT), label: label(OWN_LABEL), code: { code: OWN_CODE }, labels: [label(OWN_LABEL)] });
+    expectOneCheckThenWrite();
+    expect(checks()[0]!.match(/COUNT\(\*\)/g)).toHaveLength(3); // projects, labels, codes: three subqueries, one statement
+
+    w.log.clear();
+    await em.update(RbTask, { id: saved.id }, { project: { id: OWN_PROJECT }, label: OWN_LABEL as never, code: OWN_CODE as never });
+    expectOneCheckThenWrite();
+
+    const row = await em.findOneOrFail(RbTask, { where: { id: saved.id }, relations: { project: true, label: true, code: true, labels: true } });
+    expect([row.project?.id, row.label?.id, row.code?.code, row.labels?.map((l) => l.id)]).toEqual([OWN_PROJECT, OWN_LABEL, OWN_CODE, [OWN_LABEL]]);
+  });
+
+  it('a second write in the same transaction naming the same rows runs no check', async () => {
+    await em.transaction(async (tx) => {
+      await tx.insert(RbTask, { title: 'tx-1', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } } as never);
+      expect(checks()).toHaveLength(1);
+      w.log.clear();
+      await tx.insert(RbTask, { title: 'tx-2', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } } as never);
+      await tx.save(RbTask, { title: 'tx-3', project: project(OWN_PROJECT), label: label(OWN_LABEL) } as never);
+      await tx.update(RbTask, { title: 'tx-1' }, { project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } } as never);
+      expect(checks()).toEqual([]);
+      expect(w.log.matching(/COUNT\(/)).toEqual([]);
+      // Only the unknown type is asked (one type: its ids are selected directly).
+      w.log.clear();
+      await tx.insert(RbTask, { title: 'tx-4', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL }, code: { code: OWN_CODE } } as never);
+      expect(checks()).toHaveLength(1);
+      expect(checks()[0]).toMatch(/rb_codes/);
+      expect(checks()[0]).not.toMatch(/rb_projects|rb_labels|COUNT/);
+    });
+  });
+
+  it("save([a, b]) of two classes with references runs one check statement", async () => {
+    const task = await saveTask({ title: 'for-note', project: { id: OWN_PROJECT } });
+    w.log.clear();
+    const a = Object.assign(new RbTask(), { title: 'two-a', project: project(OWN_PROJECT), label: label(OWN_LABEL) });
+    const b = Object.assign(new RbNote(), { text: 'two-b', task: { id: task.id }, project: { id: OWN_PROJECT } });
+    await em.save([a, b]);
+    expectOneCheckThenWrite();
+    expect(checks()[0]!.match(/COUNT\(\*\)/g)).toHaveLength(3); // projects, labels, tasks
+    expect(await w.count('rb_notes')).toBeGreaterThan(0);
+  });
+
+  describe.each(forms)("another tenant's row given as %s", (_, form) => {
+    const attempts: Array<[string, (em: TenantEntityManager) => Promise<unknown>]> = [
+      ['first type', (m) => m.insert(RbTask, { title: 'x', project: form(project, THEIR_PROJECT), label: form(label, OWN_LABEL) } as never)],
+      ['second type', (m) => m.insert(RbTask, { title: 'x', project: form(project, OWN_PROJECT), label: form(label, THEIR_LABEL) } as never)],
+      ['first type, the second naming an id the tenant has of both', (m) => m.insert(RbTask, { title: 'x', project: form(project, THEIR_PROJECT), label: form(label, BOTH_OWN) } as never)],
+      ['both types', (m) => m.insert(RbTask, { title: 'x', project: form(project, THEIR_PROJECT), label: form(label, THEIR_LABEL) } as never)],
+      ['save, second type', (m) => m.save(RbTask, { title: 'x', project: form(project, OWN_PROJECT), label: form(label, THEIR_LABEL) } as never)],
+      ['save, many-to-many', (m) => m.save(RbTask, { title: 'x', project: form(project, OWN_PROJECT), labels: [label(OWN_LABEL), label(THEIR_LABEL)] } as never)],
+      ['save of two classes', (m) => m.save([Object.assign(new RbTask(), { title: 'x', label: form(label, OWN_LABEL) }), Object.assign(new RbNote(), { text: 'x', project: form(project, THEIR_PROJECT) })])],
+      ['update', (m) => m.update(RbTask, { title: 'insert' }, { project: form(project, OWN_PROJECT), label: form(label, THEIR_LABEL) } as never)],
+      ['a missing id', (m) => m.insert(RbTask, { title: 'x', project: form(project, 987_654), label: form(label, OWN_LABEL) } as never)],
+    ];
+    it.each(attempts)('%s: TenantMismatchError, nothing written', async (_case, attempt) => {
+      const before = await Promise.all(['rb_tasks', 'rb_notes', 'rb_task_labels'].map((t) => w.count(t)));
+      const error = await attempt(em).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(TenantMismatchError);
+      expect(await Promise.all(['rb_tasks', 'rb_notes', 'rb_task_labels'].map((t) => w.count(t)))).toEqual(before);
+    });
+  });
+
+  it('the error names the relation and the id, the same for a foreign and a missing id', async () => {
+    const messageOf = (id: number) =>
+      em.insert(RbTask, { title: 'x', project: { id: OWN_PROJECT }, label: { id } } as never).then(
+        () => '',
+        (e: Error) => e.message,
+      );
+    expect(await messageOf(THEIR_LABEL)).toContain(`RbTask.label at RbLabel ${THEIR_LABEL},`);
+    expect((await messageOf(987_654)).replace('987654', String(THEIR_LABEL))).toBe(await messageOf(THEIR_LABEL));
+  });
+
+  it('a soft-deleted own row is accepted, in one statement with the other type', async () => {
+    await em.insert(RbTask, { title: 'soft', project: { id: DELETED_PROJECT }, label: { id: OWN_LABEL } } as never);
+    expectOneCheckThenWrite();
+  });
+
+  it('ids do not cross types or forms: same number of another type, string forms, duplicates, text keys', async () => {
+    const refused = async (write: () => Promise<unknown>, malformed = false) => {
+      const before = await w.count('rb_tasks');
+      const error = await write().then(() => undefined, (e: unknown) => e);
+      // PostgreSQL rejects text that is no integer in the check itself (as it did before batching).
+      if (malformed && c.kind === 'postgres') expect(error).toBeInstanceOf(QueryFailedError);
+      else expect(error).toBeInstanceOf(TenantMismatchError);
+      expect(await w.count('rb_tasks')).toBe(before);
+    };
+    // Project 1 is the tenant's, label 1 is not (and the other way round for 2).
+    await refused(() => em.insert(RbTask, { title: 'x', project: { id: OWN_PROJECT }, label: { id: OWN_PROJECT } } as never));
+    await refused(() => em.insert(RbTask, { title: 'x', project: { id: OWN_LABEL }, label: { id: OWN_LABEL } } as never));
+    // String forms of ids: the same row once, another form of a foreign id, forms a database may read as a number.
+    await refused(() => em.insert(RbTask, { title: 'x', project: { id: OWN_PROJECT }, label: { id: String(THEIR_LABEL) } } as never));
+    await refused(() => em.save(RbTask, { title: 'x', label: { id: OWN_LABEL }, labels: [{ id: OWN_LABEL }, { id: String(OWN_LABEL) }, { id: THEIR_LABEL }] } as never));
+    await refused(() => em.insert(RbTask, { title: 'x', label: { id: `0${THEIR_LABEL}` } } as never));
+    await refused(() => em.insert(RbTask, { title: 'x', label: { id: `${THEIR_LABEL}abc` } } as never), true);
+    await refused(() => em.insert(RbTask, { title: 'x', label: { id: `${THEIR_LABEL}.0` } } as never), true);
+    // Other spellings of the tenant's own ids are refused too, as before batching (only the form the database returns passes).
+    await refused(() => em.insert(RbTask, { title: 'x', label: { id: `0${OWN_LABEL}` } } as never));
+    // A text key spelled like an integer id: '1' is another tenant's code; the number 1 is not a form of 'own'.
+    await refused(() => em.insert(RbTask, { title: 'x', label: { id: OWN_LABEL }, code: { code: THEIR_CODE } } as never));
+    await refused(() => em.insert(RbTask, { title: 'x', project: { id: OWN_PROJECT }, code: { code: Number(THEIR_CODE) } } as never));
+    await refused(() => em.insert(RbTask, { title: 'x', code: { code: 0 } } as never));
+    // Duplicates of the tenant's id do not make up for a foreign one (many-to-many and to-one together).
+    await refused(() => em.save(RbTask, { title: 'x', label: { id: OWN_LABEL }, labels: [{ id: OWN_LABEL }, { id: THEIR_LABEL }] } as never));
+
+    // Accepted: the same row given twice in two forms is one row.
+    w.log.clear();
+    await em.insert(RbTask, [
+      { title: 'forms-1', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } },
+      { title: 'forms-2', project: { id: String(OWN_PROJECT) }, label: { id: String(OWN_LABEL) } },
+    ] as never);
+    expect(checks()).toHaveLength(1);
+  });
+
+  it('a new cascaded row walked into is checked in the same statement', async () => {
+    // A related object without an id is a new row: what it references is checked with the rest.
+    const error = await em
+      .save(RbNote, { text: 'walk', project: { id: OWN_PROJECT }, task: { title: 'new', label: { id: THEIR_LABEL } } } as never)
+      .then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(TenantMismatchError);
+  });
+
+  it('relation().add / set check in one statement', async () => {
+    const task = await saveTask({ title: 'relation', project: { id: OWN_PROJECT } });
+    w.log.clear();
+    await em.createQueryBuilder().relation(RbTask, 'labels').of(task).add([OWN_LABEL]);
+    expect(checks()).toHaveLength(1);
+    await expect(em.createQueryBuilder().relation(RbTask, 'labels').of(task).add([THEIR_LABEL])).rejects.toBeInstanceOf(TenantMismatchError);
+    await expect(em.createQueryBuilder().relation(RbTask, 'label').of(task).set(THEIR_LABEL)).rejects.toBeInstanceOf(TenantMismatchError);
+    expect((await em.findOneOrFail(RbTask, { where: { id: task.id }, relations: { labels: true, label: true } })).labels?.map((l) => l.id)).toEqual([OWN_LABEL]);
+  });
+});
