@@ -34,6 +34,16 @@ class Invoice {
   tenantId!: number;
 }
 
+/** The relation's join column also mapped as a plain column (`accountId`), written directly. */
+@TenantScoped()
+@Entity('r_receipts')
+class Receipt {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ name: 'account_id' }) accountId!: number;
+  @ManyToOne(() => Account) @JoinColumn({ name: 'account_id' }) account!: Account;
+  tenantId!: number;
+}
+
 /** A relation the database nulls when the account goes. */
 @TenantScoped()
 @Entity('r_notes')
@@ -125,6 +135,30 @@ describe.each(runs)('relations on %s with compositeKeys %s', (kind, mode) => {
     const q = (name: string) => ds.driver.escape(name);
     const insert = `INSERT INTO ${q('r_invoices')} (${q('number')}, ${q('tenant_id')}, ${q('account_id')}) VALUES ('raw', ${t1}, ${theirs.id})`;
     await expect(ds.query(insert)).rejects.toThrow(/FOREIGN KEY|foreign key/i);
+  });
+});
+
+// With composite keys the database checks the reference however it is written, so an update of the
+// plain join column (`accountId`) is refused too, and turned into a TenantMismatchError.
+describe.each(runs.filter(([, mode]) => mode !== false))('the join column written as a plain column on %s with compositeKeys %s', (kind, mode) => {
+  it("insert / update of accountId naming another tenant's account is a TenantMismatchError and writes nothing", async () => {
+    const db = await createTestDatabase(kind);
+    const { ds, tenancy } = await open(db, mode, [RTenant, Account, Receipt]);
+    try {
+      const [a, b] = await ds.manager.save(RTenant, [{}, {}]);
+      const own = await tenancy.manager(a!.id).save(Account, { name: 'own' });
+      const theirs = await tenancy.manager(b!.id).save(Account, { name: 'theirs' });
+      const em = tenancy.manager(a!.id);
+      await em.insert(Receipt, { accountId: own.id });
+      const receipt = await em.findOneByOrFail(Receipt, { accountId: own.id });
+      await expect(em.insert(Receipt, { accountId: theirs.id })).rejects.toBeInstanceOf(TenantMismatchError);
+      await expect(em.update(Receipt, { id: receipt.id }, { accountId: theirs.id })).rejects.toBeInstanceOf(TenantMismatchError);
+      await expect(em.createQueryBuilder().update(Receipt).set({ accountId: theirs.id }).where({ id: receipt.id }).execute()).rejects.toBeInstanceOf(TenantMismatchError);
+      expect(await ds.manager.find(Receipt, { select: { id: true, accountId: true } })).toEqual([{ id: receipt.id, accountId: own.id }]);
+    } finally {
+      await ds.destroy();
+      await db.drop();
+    }
   });
 });
 

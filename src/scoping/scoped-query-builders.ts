@@ -20,6 +20,7 @@ import { resolveStringTarget } from './string-targets.js';
 import { refuseTenantRowDelete, refuseTenantRowInsert } from './tenant-row-guard.js';
 import { refused } from './refusal.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
+import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { assertJunctionRowsInTenant } from './junction-guard.js';
@@ -276,16 +277,39 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
   }
 
   // A composite tenant key refusing a relation set to another tenant's row: a TenantMismatchError.
-  override async execute(): Promise<any> {
-    try {
-      return await super.execute();
-    } catch (error) {
-      const map = this.expressionMap;
-      const scoped = map.mainAlias?.hasMetadata ? this[SCOPE]?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
-      if (!scoped || !map.valuesSet || typeof map.valuesSet !== 'object') throw error;
-      throw (await tenantForeignKeyError(this[SCOPE]!, scoped.metadata, error, [map.valuesSet as ObjectLiteral], 'update', scopedSelect(this))) ?? error;
-    }
+  // (Only an update that sets such a relation can meet one: the others run as they are.)
+  override execute(): Promise<any> {
+    const map = this.expressionMap;
+    const scope = this[SCOPE];
+    const scoped = map.mainAlias?.hasMetadata ? scope?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
+    const values = map.valuesSet;
+    if (!scoped || !values || typeof values !== 'object' || !setsEnforcedRelation(scope!, scoped.metadata, values as ObjectLiteral)) return super.execute();
+    return super.execute().catch(async (error: unknown) => {
+      throw (await tenantForeignKeyError(scope!, scoped.metadata, error, [values as ObjectLiteral], 'update', scopedSelect(this))) ?? error;
+    });
   }
+}
+
+/** Whether `values` sets a relation whose composite tenant key the database checks (by property or join column). */
+function setsEnforcedRelation(scope: ScopeContext, metadata: EntityMetadata, values: ObjectLiteral): boolean {
+  for (const [relation] of scope.registry.enforcedRelationsOf(metadata)) {
+    for (const key of relationKeys(relation)) if (values[key] !== undefined) return true;
+  }
+  return false;
+}
+
+const keysOfRelation = new WeakMap<RelationMetadata, readonly string[]>();
+
+/** The keys an update can set a relation by: its property, and every column on its join column (an `authorId` column too). */
+function relationKeys(relation: RelationMetadata): readonly string[] {
+  let keys = keysOfRelation.get(relation);
+  if (!keys) {
+    const join = relation.joinColumns[0]!;
+    const columns = relation.entityMetadata.columns.filter((c) => c.databaseName === join.databaseName);
+    keys = [...new Set([relation.propertyName, join.databaseName, ...columns.flatMap((c) => [c.propertyName, c.propertyPath])])];
+    keysOfRelation.set(relation, keys);
+  }
+  return keys;
 }
 
 /** Delete: WHERE is scoped by the carrier; a tenant cannot delete tenant rows. */
