@@ -101,7 +101,7 @@ async function main(): Promise<void> {
           log(`[${db}] profiles in ${path.relative(root, dir)}/${db}-{plain,tenant}/; summary: ${path.relative(root, file)}`);
         } else {
           log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs, ${runtime.version})`);
-          processResults.push(await runWholeProcess({ db, target: pgTarget, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, runtime }));
+          processResults.push(await runWholeProcess({ db, target: pgTarget, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, runtime }));
           saveProcessResults();
         }
         continue;
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       if (!flags.skipProcess) {
         // The whole-process mode: a plain app that never loads the library against the tenant app.
         log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs)`);
-        processResults.push(await runWholeProcess({ db, target: db === 'postgres' ? target : undefined, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, runtime }));
+        processResults.push(await runWholeProcess({ db, target: db === 'postgres' ? target : undefined, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, runtime }));
         saveProcessResults();
       }
       const peerProblem = peerUnavailable();

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runChild } from '../lib/child.js';
+import { pinnedCpu, runChild } from '../lib/child.js';
 import { processPlan } from '../lib/cli.js';
 import type { NodeRuntime } from '../lib/node22.js';
 import type { DbKind } from '../lib/shape.js';
@@ -34,6 +34,8 @@ export interface WholeProcessResult {
   node: string;
   pairs: number;
   plan: { warmup: number; iterations: number; txIterations: number };
+  /** The CPU every app process was pinned to (taskset), if any. */
+  pinnedCpu?: number;
   workloads: WholeProcessWorkload[];
   /** What each side had loaded / switched on (from the last process of each). */
   plain: { libraryModules: number; promiseHooks: boolean; heapUsedMiB: number };
@@ -57,11 +59,14 @@ export async function runWholeProcess(options: {
   quick: boolean;
   /** --iterations: timed operations per workload and process (default: processPlan's). */
   iterations?: number | undefined;
+  /** Pin the app processes to one CPU (default true; --no-pin). */
+  pin?: boolean;
   runtime: NodeRuntime;
 }): Promise<WholeProcessResult> {
   const { db, built, pairs, runtime } = options;
   const started = Date.now();
   const script = (name: string) => path.join(built, 'process', name);
+  const cpu = pinnedCpu(options.pin ?? true);
   const tmp = path.join(os.tmpdir(), `tenancy-bench-process-${process.pid}`);
   mkdirSync(tmp, { recursive: true });
   try {
@@ -79,13 +84,13 @@ export async function runWholeProcess(options: {
     // the apps write to the one database, so both answer first, before any process has written.
     const answers = new Set<string>();
     if (db === 'postgres') {
-      for (const side of ['plain', 'tenant'] as const) answers.add((await runChild<AppResult>(script(`${side}-app.js`), [...args, '--workload', 'none'], [], runtime)).answersDigest);
+      for (const side of ['plain', 'tenant'] as const) answers.add((await runChild<AppResult>(script(`${side}-app.js`), [...args, '--workload', 'none'], [], runtime, cpu)).answersDigest);
     }
     const results: Record<Side, AppResult[]> = { plain: [], tenant: [] };
     for (let pair = 0; pair < pairs; pair++) {
       const order: Side[] = pair % 2 === 0 ? ['plain', 'tenant'] : ['tenant', 'plain'];
       for (const side of order) {
-        results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, [], runtime);
+        results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, [], runtime, cpu);
       }
     }
 
@@ -131,6 +136,7 @@ export async function runWholeProcess(options: {
       node: plainRuns[0]!.node,
       pairs,
       plan: processPlan(options.quick, options.iterations),
+      ...(cpu === undefined ? {} : { pinnedCpu: cpu }),
       workloads,
       plain: state(plainRuns.at(-1)!),
       tenant: state(tenantRuns.at(-1)!),

@@ -134,69 +134,135 @@ export class TenantEntityManager extends EntityManager {
     return newScopedSelect(this.dataSource, queryRunner ?? this.queryRunner, scope).select(name).from(target, name);
   }
 
-  override async find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {
-    const [em, rest] = this.#route('find', entityClass, options);
-    return em === this ? super.find(entityClass, rest) : em.find(entityClass, rest);
+  // Reads return TypeORM's promise itself (no async wrapper: one promise less per read); a
+  // refusal before any SQL still comes back as a rejection.
+  override find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {
+    try {
+      const [em, rest] = this.#route('find', entityClass, options);
+      return em === this ? super.find(entityClass, rest) : em.find(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async findBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity[]> {
-    const [em, rest] = this.#route('findBy', entityClass, where);
-    return em === this ? super.findBy(entityClass, rest as Where<Entity>) : em.findBy(entityClass, rest);
+  override findBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity[]> {
+    try {
+      const [em, rest] = this.#route('findBy', entityClass, where);
+      return em === this ? super.findBy(entityClass, rest as Where<Entity>) : em.findBy(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async findAndCount<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<[Entity[], number]> {
-    const [em, rest] = this.#route('findAndCount', entityClass, options);
-    return em === this ? super.findAndCount(entityClass, rest) : em.findAndCount(entityClass, rest);
+  override findAndCount<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<[Entity[], number]> {
+    try {
+      const [em, rest] = this.#route('findAndCount', entityClass, options);
+      return em === this ? super.findAndCount(entityClass, rest) : em.findAndCount(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async findAndCountBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<[Entity[], number]> {
-    const [em, rest] = this.#route('findAndCountBy', entityClass, where);
-    return em === this ? super.findAndCountBy(entityClass, rest as Where<Entity>) : em.findAndCountBy(entityClass, rest);
+  override findAndCountBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<[Entity[], number]> {
+    try {
+      const [em, rest] = this.#route('findAndCountBy', entityClass, where);
+      return em === this ? super.findAndCountBy(entityClass, rest as Where<Entity>) : em.findAndCountBy(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async findOne<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity | null> {
-    const [em, rest] = this.#route('findOne', entityClass, options);
-    return em === this ? super.findOne(entityClass, rest) : em.findOne(entityClass, rest);
+  override findOne<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity | null> {
+    try {
+      const [em, rest] = this.#route('findOne', entityClass, options);
+      return em === this ? super.findOne(entityClass, rest) : em.findOne(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async findOneBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity | null> {
-    const [em, rest] = this.#route('findOneBy', entityClass, where);
-    return em === this ? super.findOneBy(entityClass, rest as Where<Entity>) : em.findOneBy(entityClass, rest);
+  override findOneBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity | null> {
+    try {
+      const [em, rest] = this.#route('findOneBy', entityClass, where);
+      return em === this ? super.findOneBy(entityClass, rest as Where<Entity>) : em.findOneBy(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async findOneOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity> {
-    const [em, rest] = this.#route('findOneOrFail', entityClass, options);
-    return em === this ? super.findOneOrFail(entityClass, rest) : em.findOneOrFail(entityClass, rest);
+  override findOneOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity> {
+    try {
+      const [em, rest] = this.#route('findOneOrFail', entityClass, options);
+      return em === this ? super.findOneOrFail(entityClass, rest) : em.findOneOrFail(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async findOneByOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity> {
-    const [em, rest] = this.#route('findOneByOrFail', entityClass, where);
-    return em === this ? super.findOneByOrFail(entityClass, rest as Where<Entity>) : em.findOneByOrFail(entityClass, rest);
+  override findOneByOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity> {
+    try {
+      const [em, rest] = this.#route('findOneByOrFail', entityClass, where);
+      return em === this ? super.findOneByOrFail(entityClass, rest as Where<Entity>) : em.findOneByOrFail(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async count<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<number> {
-    const [em, rest] = this.#route('count', entityClass, options);
-    return em === this ? super.count(entityClass, rest) : em.count(entityClass, rest);
+  override count<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<number> {
+    try {
+      const [em, rest] = this.#route('count', entityClass, options);
+      return em === this ? super.count(entityClass, rest) : em.count(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async countBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<number> {
-    const [em, rest] = this.#route('countBy', entityClass, where);
-    return em === this ? super.countBy(entityClass, rest as Where<Entity>) : em.countBy(entityClass, rest);
+  override countBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<number> {
+    try {
+      const [em, rest] = this.#route('countBy', entityClass, where);
+      return em === this ? super.countBy(entityClass, rest as Where<Entity>) : em.countBy(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async exists<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<boolean> {
-    const [em, rest] = this.#route('exists', entityClass, options);
-    return em === this ? super.exists(entityClass, rest) : em.exists(entityClass, rest);
+  override exists<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<boolean> {
+    try {
+      const [em, rest] = this.#route('exists', entityClass, options);
+      return em === this ? super.exists(entityClass, rest) : em.exists(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async existsBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<boolean> {
-    const [em, rest] = this.#route('existsBy', entityClass, where);
-    return em === this ? super.existsBy(entityClass, rest as Where<Entity>) : em.existsBy(entityClass, rest);
+  override existsBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<boolean> {
+    try {
+      const [em, rest] = this.#route('existsBy', entityClass, where);
+      return em === this ? super.existsBy(entityClass, rest as Where<Entity>) : em.existsBy(entityClass, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async sum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route('sum', entityClass, where);
-    return em === this ? super.sum(entityClass, column, rest as Where<Entity>) : em.sum(entityClass, column, rest);
+  override sum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    try {
+      const [em, rest] = this.#route('sum', entityClass, where);
+      return em === this ? super.sum(entityClass, column, rest as Where<Entity>) : em.sum(entityClass, column, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async average<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route('average', entityClass, where);
-    return em === this ? super.average(entityClass, column, rest as Where<Entity>) : em.average(entityClass, column, rest);
+  override average<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    try {
+      const [em, rest] = this.#route('average', entityClass, where);
+      return em === this ? super.average(entityClass, column, rest as Where<Entity>) : em.average(entityClass, column, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async minimum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route('minimum', entityClass, where);
-    return em === this ? super.minimum(entityClass, column, rest as Where<Entity>) : em.minimum(entityClass, column, rest);
+  override minimum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    try {
+      const [em, rest] = this.#route('minimum', entityClass, where);
+      return em === this ? super.minimum(entityClass, column, rest as Where<Entity>) : em.minimum(entityClass, column, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
-  override async maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    const [em, rest] = this.#route('maximum', entityClass, where);
-    return em === this ? super.maximum(entityClass, column, rest as Where<Entity>) : em.maximum(entityClass, column, rest);
+  override maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
+    try {
+      const [em, rest] = this.#route('maximum', entityClass, where);
+      return em === this ? super.maximum(entityClass, column, rest as Where<Entity>) : em.maximum(entityClass, column, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -213,51 +279,72 @@ export class TenantEntityManager extends EntityManager {
   }
 
   /** Like TypeORM's; rows that name another tenant, or point a relation at its rows, are refused first. */
-  override async insert<Entity extends ObjectLiteral>(
+  override insert<Entity extends ObjectLiteral>(
     target: EntityTarget<Entity>,
     entity: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
   ): Promise<InsertResult> {
-    const check = this.#checkReferences(target, Array.isArray(entity) ? entity : [entity], 'insert');
-    if (check) await check;
-    return super.insert(target, entity);
+    try {
+      const check = this.#checkReferences(target, Array.isArray(entity) ? entity : [entity], 'insert');
+      return check ? check.then(() => super.insert(target, entity)) : super.insert(target, entity);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  override async upsert<Entity extends ObjectLiteral>(
+  override upsert<Entity extends ObjectLiteral>(
     target: EntityTarget<Entity>,
     entityOrEntities: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
     conflictPathsOrOptions: string[] | UpsertOptions<Entity>,
   ): Promise<InsertResult> {
-    const check = this.#checkReferences(target, Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities], 'upsert');
-    if (check) await check;
-    return super.upsert(target, entityOrEntities, conflictPathsOrOptions);
+    try {
+      const check = this.#checkReferences(target, Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities], 'upsert');
+      return check ? check.then(() => super.upsert(target, entityOrEntities, conflictPathsOrOptions)) : super.upsert(target, entityOrEntities, conflictPathsOrOptions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  override async update<Entity extends ObjectLiteral>(
+  override update<Entity extends ObjectLiteral>(
     target: EntityTarget<Entity>,
     criteria: Parameters<EntityManager['update']>[1],
     partialEntity: QueryDeepPartialEntity<Entity>,
     options?: Parameters<EntityManager['update']>[3],
   ): Promise<UpdateResult> {
-    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'update', false);
-    const check = this.#checkReferences(target, [partialEntity], 'update');
-    if (check) await check;
-    return super.update(target, criteria, partialEntity, options);
+    try {
+      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'update', false);
+      const check = this.#checkReferences(target, [partialEntity], 'update');
+      return check ? check.then(() => super.update(target, criteria, partialEntity, options)) : super.update(target, criteria, partialEntity, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Like TypeORM's; on the tenant table only the own row can be named, and it cannot be deleted. */
-  override async delete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['delete']>[1]): Promise<DeleteResult> {
-    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'delete', true);
-    return super.delete(target, criteria);
+  override delete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['delete']>[1]): Promise<DeleteResult> {
+    try {
+      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'delete', true);
+      return super.delete(target, criteria);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  override async softDelete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['softDelete']>[1]): Promise<UpdateResult> {
-    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'softDelete', true);
-    return super.softDelete(target, criteria);
+  override softDelete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['softDelete']>[1]): Promise<UpdateResult> {
+    try {
+      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'softDelete', true);
+      return super.softDelete(target, criteria);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  override async restore<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['restore']>[1]): Promise<UpdateResult> {
-    assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'restore', false);
-    return super.restore(target, criteria);
+  override restore<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['restore']>[1]): Promise<UpdateResult> {
+    try {
+      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'restore', false);
+      return super.restore(target, criteria);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   // Synchronous when there is nothing to check (a plain update, references the database checks).

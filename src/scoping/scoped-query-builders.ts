@@ -58,16 +58,22 @@ class ScopedSelectQueryBuilder extends carryScope(SelectQueryBuilder as Erased<S
 
   // Relation ids and query-strategy relations are loaded with builders TypeORM takes from the
   // DataSource with this query's runner: a runner of the tenant operation (see obtainQueryRunner).
-  protected override async executeEntitiesAndRawResults(queryRunner: QueryRunner): Promise<any> {
-    const result = await (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<{ entities: any[]; raw: any[] }>).call(this, queryRunner);
+  // (Without lazy relations nothing is remembered: TypeORM's promise is returned as it is.)
+  protected override executeEntitiesAndRawResults(queryRunner: QueryRunner): Promise<any> {
+    const loaded = (super.executeEntitiesAndRawResults as (qr: QueryRunner) => Promise<{ entities: any[]; raw: any[] }>).call(this, queryRunner);
     const scope = this[SCOPE];
     const map = this.expressionMap;
-    if (scope?.registry.lazyRelations && map.mainAlias?.hasMetadata) scope.registry.rememberLoaded(map.mainAlias.metadata, result.entities, scope);
-    return result;
+    if (!scope?.registry.lazyRelations || !map.mainAlias?.hasMetadata) return loaded;
+    const metadata = map.mainAlias.metadata;
+    return loaded.then((result) => {
+      scope.registry.rememberLoaded(metadata, result.entities, scope);
+      return result;
+    });
   }
 
   protected override createJoinExpression(): string {
     const scope = this[SCOPE];
+    if (!scope?.safe || this.expressionMap.joinAttributes.length === 0) return super.createJoinExpression();
     const changed: Array<[{ condition?: string }, string | undefined]> = [];
     try {
       for (const join of this.expressionMap.joinAttributes) {
