@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -58,7 +58,9 @@ async function main(): Promise<void> {
     const major = runtime.version.slice(1).split('.')[0];
     const file = `${date}-whole-process-node${major}${flags.keys === 'composite' ? '-composite' : ''}.json`;
     const totalS = Math.round((Date.now() - started) / 1000);
-    const run: WholeProcessRun = { machine, node: runtime.version, quick: flags.quick, durationS: flags.wholeProcess ? totalS : undefined, load: { start: loadStart, end: os.loadavg()[0]! }, results: processResults };
+    // A run of one database keeps the other database's results of the same day (its own machine data).
+    const kept = keptResults(path.join(out, file), processResults.map((r) => r.db));
+    const run: WholeProcessRun = { machine, node: runtime.version, quick: flags.quick, durationS: flags.wholeProcess ? totalS : undefined, load: { start: loadStart, end: os.loadavg()[0]! }, results: [...kept, ...processResults] };
     writeFileSync(path.join(out, file), `${JSON.stringify(run, null, 2)}\n`);
     writeWholeProcessOutputs(out, readme);
     log(`\nwhole-process results: ${path.relative(root, out) || out}/${file}, whole-process.md${readme ? ', bench/README.md' : ''} (${totalS} s so far)`);
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
           log(`[${db}] profiles in ${path.relative(root, dir)}/${db}-{plain,tenant}/; summary: ${path.relative(root, file)}`);
         } else {
           log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs, ${runtime.version})`);
-          processResults.push(await runWholeProcess({ db, target: pgTarget, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, runtime }));
+          processResults.push(await runWholeProcess({ db, target: pgTarget, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, together: flags.together, runtime }));
           saveProcessResults();
         }
         continue;
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
       if (!flags.skipProcess) {
         // The whole-process mode: a plain app that never loads the library against the tenant app.
         log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs)`);
-        processResults.push(await runWholeProcess({ db, target: db === 'postgres' ? target : undefined, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, runtime }));
+        processResults.push(await runWholeProcess({ db, target: db === 'postgres' ? target : undefined, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, together: flags.together, runtime }));
         saveProcessResults();
       }
       const peerProblem = peerUnavailable();
@@ -178,3 +180,14 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
+
+/** The results of other databases in an earlier whole-process file of the same name (same day, Node, keys). */
+function keptResults(file: string, measured: readonly string[]): WholeProcessRun['results'] {
+  if (!existsSync(file)) return [];
+  try {
+    const earlier = JSON.parse(readFileSync(file, 'utf8')) as WholeProcessRun;
+    return earlier.results.filter((r) => !measured.includes(r.db));
+  } catch {
+    return [];
+  }
+}

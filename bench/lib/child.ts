@@ -39,3 +39,11 @@ export function pinnedCpu(pin: boolean): number | undefined {
   const probe = spawnSync('taskset', ['-c', '0', 'true']);
   return probe.status === 0 ? Math.max(0, os.cpus().length - 1) : undefined;
 }
+
+/** Two CPUs for --together (the first two; taskset needed): a pair's processes run one on each. */
+export function simultaneousCpus(): [number, number] {
+  if (process.platform !== 'linux' || spawnSync('taskset', ['-c', '0', 'true']).status !== 0 || os.cpus().length < 2) {
+    throw new Error('--together needs Linux with taskset and at least 2 CPUs');
+  }
+  return [0, 1];
+}

@@ -28,6 +28,8 @@ export interface BenchFlags {
   iterations: number | undefined;
   /** --no-pin: do not pin the whole-process apps to one CPU (they are pinned with taskset where it exists). */
   pin: boolean;
+  /** --together: SQLite's whole-process pairs run both processes at once, each on its own CPU. */
+  together: boolean;
   /** --node22: run the whole-process apps on Node 22 (installed from the npm registry into bench/.node22). */
   node22: boolean;
   /** Whole-process children: write V8 CPU and allocation profiles per workload into this folder instead of timing. */
@@ -54,6 +56,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
     pairs: 5,
     iterations: undefined,
     pin: true,
+    together: false,
     node22: false,
     profileDir: undefined,
     keys: 'single',
@@ -97,6 +100,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
         break;
       }
       case '--no-pin': flags.pin = false; break;
+      case '--together': flags.together = true; break;
       case '--node22': flags.node22 = true; break;
       case '--keys': {
         const keys = value();

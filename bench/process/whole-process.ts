@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pinnedCpu, runChild } from '../lib/child.js';
+import { pinnedCpu, runChild, simultaneousCpus } from '../lib/child.js';
 import { processPlan } from '../lib/cli.js';
 import type { NodeRuntime } from '../lib/node22.js';
 import type { DbKind } from '../lib/shape.js';
@@ -36,6 +36,8 @@ export interface WholeProcessResult {
   plan: { warmup: number; iterations: number; txIterations: number };
   /** The CPU every app process was pinned to (taskset), if any. */
   pinnedCpu?: number;
+  /** The two processes of each pair ran at the same time, on CPUs 0 and 1, swapped every pair (--together). */
+  together?: boolean;
   workloads: WholeProcessWorkload[];
   /** What each side had loaded / switched on (from the last process of each). */
   plain: { libraryModules: number; promiseHooks: boolean; heapUsedMiB: number };
@@ -61,9 +63,13 @@ export async function runWholeProcess(options: {
   iterations?: number | undefined;
   /** Pin the app processes to one CPU (default true; --no-pin). */
   pin?: boolean;
+  /** --together (SQLite): run the two processes of a pair at the same time, each on its own CPU. */
+  together?: boolean;
   runtime: NodeRuntime;
 }): Promise<WholeProcessResult> {
   const { db, built, pairs, runtime } = options;
+  // PostgreSQL's server would serve both apps at once (and share their cores): sequential there.
+  const together = options.together === true && db === 'sqlite';
   const started = Date.now();
   const script = (name: string) => path.join(built, 'process', name);
   const cpu = pinnedCpu(options.pin ?? true);
@@ -87,8 +93,17 @@ export async function runWholeProcess(options: {
       for (const side of ['plain', 'tenant'] as const) answers.add((await runChild<AppResult>(script(`${side}-app.js`), [...args, '--workload', 'none'], [], runtime, cpu)).answersDigest);
     }
     const results: Record<Side, AppResult[]> = { plain: [], tenant: [] };
+    const cpus = together ? simultaneousCpus() : undefined;
     for (let pair = 0; pair < pairs; pair++) {
       const order: Side[] = pair % 2 === 0 ? ['plain', 'tenant'] : ['tenant', 'plain'];
+      if (cpus) {
+        // Both at once, each on a CPU of its own, the CPUs swapped every pair: a drift of the machine's
+        // speed falls on both sides alike, and neither side keeps the faster core.
+        await Promise.all(order.map(async (side, k) => {
+          results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, [], runtime, cpus[k]);
+        }));
+        continue;
+      }
       for (const side of order) {
         results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, [], runtime, cpu);
       }
@@ -136,7 +151,8 @@ export async function runWholeProcess(options: {
       node: plainRuns[0]!.node,
       pairs,
       plan: processPlan(options.quick, options.iterations),
-      ...(cpu === undefined ? {} : { pinnedCpu: cpu }),
+      ...(cpu === undefined || together ? {} : { pinnedCpu: cpu }),
+      ...(together ? { together: true } : {}),
       workloads,
       plain: state(plainRuns.at(-1)!),
       tenant: state(tenantRuns.at(-1)!),

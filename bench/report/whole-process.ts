@@ -77,7 +77,7 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
     `Plain app = TypeORM without the library (never loaded: checked in every process), the tenant criterion and tenant id written by hand; ` +
       `tenant app = the same app through \`tenancy.manager(t)\`, created per operation. Each process: ${first.plan.warmup} warm-up operations, then ` +
       `${first.plan.iterations.toLocaleString('en-US')} operations timed one by one per workload (${first.plan.txIterations} for the transactions); ` +
-      `${first.pairs} pairs of processes, alternating (plain, tenant), (tenant, plain), …${first.pinnedCpu === undefined ? '' : `, every process pinned to CPU ${first.pinnedCpu} (taskset)`}; a figure is the median of the ${first.pairs} process medians. ` +
+      `${first.pairs} pairs of processes, alternating (plain, tenant), (tenant, plain), …${first.together ? ', the two processes of a pair at the same time, each pinned to its own CPU (0 and 1, swapped every pair)' : first.pinnedCpu === undefined ? '' : `, every process pinned to CPU ${first.pinnedCpu} (taskset)`}; a figure is the median of the ${first.pairs} process medians. ` +
       `Statements: per operation, BEGIN/COMMIT included, counted by a TypeORM logger (and at the driver where that differs). ` +
       `CPU per op: the app process's own CPU time (user + system) over the timed loop, per operation — less sensitive to other load on the machine than latency (on PostgreSQL it leaves out the server's work). ` +
       `In-process (b)/(a): the same workload in the interleaved in-process comparison (SQLite there: a WAL file, not memory).`,
