@@ -210,31 +210,34 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
     return renderGuardedUpsert(this, scoped, scope, () => super.createInsertExpression());
   }
 
-  // Under row-level security PostgreSQL refuses ON CONFLICT DO UPDATE on a row the policy
-  // hides (rather than skipping it): the conflicting row is another tenant's.
-  override async execute(): Promise<any> {
-    const scope = this[SCOPE];
+  // (A promise chain rather than an async method: one promise less on every insert.)
+  override execute(): Promise<any> {
     const map = this.expressionMap;
-    const select = scopedSelect(this);
-    const sides = map.mainAlias?.hasMetadata && !insertTarget(this) ? junctionTarget(scope, map.mainAlias.metadata, 'insert') : undefined;
-    if (sides && !map.insertFromSelect) await assertJunctionRowsInTenant(scope!, map.mainAlias!.metadata, sides, this.getValueSets(), select, usableRunner(this));
-    try {
-      return rememberInserted(this, await super.execute());
-    } catch (error) {
-      const scoped = insertTarget(this);
-      // Under row-level security PostgreSQL 15 refuses ON CONFLICT DO UPDATE on a row the policy
-      // hides (rather than skipping it): the conflicting row is another tenant's.
-      if (scoped && scope?.registry.rls && map.onUpdate && isRowLevelSecurityViolation(error)) {
-        throw new TenantMismatchError(
-          `upsert on tenant-scoped ${scoped.metadata.name}: the conflicting row belongs to another tenant, and row-level security refused to update it. Nothing was written.`,
-          { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId, cause: error },
-        );
-      }
-      if (scoped && !scoped.tenantTable) throw (await tenantForeignKeyError(scope!, scoped.metadata, error, this.getValueSets(), map.onUpdate ? 'upsert' : 'insert', select)) ?? error;
-      throw error;
+    const sides = map.mainAlias?.hasMetadata && !insertTarget(this) ? junctionTarget(this[SCOPE], map.mainAlias.metadata, 'insert') : undefined;
+    const run = () => super.execute().then((result: any) => rememberInserted(this, result), (error: unknown) => insertFailed(this, error, () => this.getValueSets()));
+    if (sides && !map.insertFromSelect) {
+      return assertJunctionRowsInTenant(this[SCOPE]!, map.mainAlias!.metadata, sides, this.getValueSets(), scopedSelect(this), usableRunner(this)).then(run);
     }
+    return run();
   }
 
+}
+
+/** What a failed insert throws: a refusal the database made on the tenant's behalf, as a TenantMismatchError. */
+async function insertFailed(qb: InsertQueryBuilder<any> & ScopeCarrier, error: unknown, valueSets: () => ObjectLiteral[]): Promise<never> {
+  const scope = qb[SCOPE];
+  const map = qb.expressionMap;
+  const scoped = insertTarget(qb);
+  // Under row-level security PostgreSQL 15 refuses ON CONFLICT DO UPDATE on a row the policy
+  // hides (rather than skipping it): the conflicting row is another tenant's.
+  if (scoped && scope?.registry.rls && map.onUpdate && isRowLevelSecurityViolation(error)) {
+    throw new TenantMismatchError(
+      `upsert on tenant-scoped ${scoped.metadata.name}: the conflicting row belongs to another tenant, and row-level security refused to update it. Nothing was written.`,
+      { entity: scoped.metadata.name, operation: 'upsert', tenant: scope.tenantId, cause: error },
+    );
+  }
+  if (scoped && !scoped.tenantTable) throw (await tenantForeignKeyError(scope!, scoped.metadata, error, valueSets(), map.onUpdate ? 'upsert' : 'insert', scopedSelect(qb))) ?? error;
+  throw error;
 }
 
 /** The builder's runner while it can still run statements (a lookup after an error, a check before). */
