@@ -34,6 +34,13 @@ import { newTenantRunner, tenantRunner } from '../scoping/runner-scope.js';
 
 type Where<Entity> = FindOptionsWhere<Entity> | FindOptionsWhere<Entity>[];
 
+/** One of TypeORM's read methods, called on a manager with (target, options) or (target, column, where). */
+type BaseRead = (this: EntityManager, ...args: unknown[]) => Promise<unknown>;
+// (Each read is routed to TypeORM's own method: on the bypass manager too, whose override would only route to itself.)
+type ReadName = 'find' | 'findBy' | 'findAndCount' | 'findAndCountBy' | 'findOne' | 'findOneBy' | 'findOneOrFail' | 'findOneByOrFail'
+  | 'count' | 'countBy' | 'exists' | 'existsBy' | 'sum' | 'average' | 'minimum' | 'maximum';
+const base = EntityManager.prototype as unknown as Readonly<Record<ReadName, BaseRead>>;
+
 /**
  * An `EntityManager` bound to one tenant. Every method keeps TypeORM's signature
  * and behaviour, scoped to the tenant: reads see only its rows (every scoped
@@ -87,6 +94,20 @@ export class TenantEntityManager extends EntityManager {
     return this.#bypass!;
   }
 
+  /**
+   * Runs TypeORM's read `method` on this manager, or on its bypass for `{ safe: false }`, and returns
+   * TypeORM's promise itself (no async wrapper: one promise less per read); a refusal before any SQL
+   * still comes back as a rejection.
+   */
+  #routed(operation: string, method: BaseRead, target: EntityTarget<ObjectLiteral>, options: unknown, column?: unknown): Promise<unknown> {
+    try {
+      const [em, rest] = this.#route(operation, target, options);
+      return column === undefined ? method.call(em, target, rest) : method.call(em, target, column, rest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** The manager to run on (this one, or the bypass for `{ safe: false }`) and the options without `safe`. */
   #route<T>(operation: string, target: EntityTarget<ObjectLiteral>, options: T): [TenantEntityManager, T] {
     if (options === null || typeof options !== 'object' || !('safe' in options)) return [this, options];
@@ -134,135 +155,54 @@ export class TenantEntityManager extends EntityManager {
     return newScopedSelect(this.dataSource, queryRunner ?? this.queryRunner, scope).select(name).from(target, name);
   }
 
-  // Reads return TypeORM's promise itself (no async wrapper: one promise less per read); a
-  // refusal before any SQL still comes back as a rejection.
+  // Reads: see #routed.
   override find<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<Entity[]> {
-    try {
-      const [em, rest] = this.#route('find', entityClass, options);
-      return em === this ? super.find(entityClass, rest) : em.find(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('find', base.find, entityClass, options) as Promise<Entity[]>;
   }
   override findBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity[]> {
-    try {
-      const [em, rest] = this.#route('findBy', entityClass, where);
-      return em === this ? super.findBy(entityClass, rest as Where<Entity>) : em.findBy(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('findBy', base.findBy, entityClass, where) as Promise<Entity[]>;
   }
   override findAndCount<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<[Entity[], number]> {
-    try {
-      const [em, rest] = this.#route('findAndCount', entityClass, options);
-      return em === this ? super.findAndCount(entityClass, rest) : em.findAndCount(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('findAndCount', base.findAndCount, entityClass, options) as Promise<[Entity[], number]>;
   }
   override findAndCountBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<[Entity[], number]> {
-    try {
-      const [em, rest] = this.#route('findAndCountBy', entityClass, where);
-      return em === this ? super.findAndCountBy(entityClass, rest as Where<Entity>) : em.findAndCountBy(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('findAndCountBy', base.findAndCountBy, entityClass, where) as Promise<[Entity[], number]>;
   }
   override findOne<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity | null> {
-    try {
-      const [em, rest] = this.#route('findOne', entityClass, options);
-      return em === this ? super.findOne(entityClass, rest) : em.findOne(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('findOne', base.findOne, entityClass, options) as Promise<Entity | null>;
   }
   override findOneBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity | null> {
-    try {
-      const [em, rest] = this.#route('findOneBy', entityClass, where);
-      return em === this ? super.findOneBy(entityClass, rest as Where<Entity>) : em.findOneBy(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('findOneBy', base.findOneBy, entityClass, where) as Promise<Entity | null>;
   }
   override findOneOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options: FindOneOptions<Entity>): Promise<Entity> {
-    try {
-      const [em, rest] = this.#route('findOneOrFail', entityClass, options);
-      return em === this ? super.findOneOrFail(entityClass, rest) : em.findOneOrFail(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('findOneOrFail', base.findOneOrFail, entityClass, options) as Promise<Entity>;
   }
   override findOneByOrFail<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<Entity> {
-    try {
-      const [em, rest] = this.#route('findOneByOrFail', entityClass, where);
-      return em === this ? super.findOneByOrFail(entityClass, rest as Where<Entity>) : em.findOneByOrFail(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('findOneByOrFail', base.findOneByOrFail, entityClass, where) as Promise<Entity>;
   }
   override count<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<number> {
-    try {
-      const [em, rest] = this.#route('count', entityClass, options);
-      return em === this ? super.count(entityClass, rest) : em.count(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('count', base.count, entityClass, options) as Promise<number>;
   }
   override countBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<number> {
-    try {
-      const [em, rest] = this.#route('countBy', entityClass, where);
-      return em === this ? super.countBy(entityClass, rest as Where<Entity>) : em.countBy(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('countBy', base.countBy, entityClass, where) as Promise<number>;
   }
   override exists<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, options?: FindManyOptions<Entity>): Promise<boolean> {
-    try {
-      const [em, rest] = this.#route('exists', entityClass, options);
-      return em === this ? super.exists(entityClass, rest) : em.exists(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('exists', base.exists, entityClass, options) as Promise<boolean>;
   }
   override existsBy<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, where: Where<Entity> | SafeOption): Promise<boolean> {
-    try {
-      const [em, rest] = this.#route('existsBy', entityClass, where);
-      return em === this ? super.existsBy(entityClass, rest as Where<Entity>) : em.existsBy(entityClass, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('existsBy', base.existsBy, entityClass, where) as Promise<boolean>;
   }
   override sum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    try {
-      const [em, rest] = this.#route('sum', entityClass, where);
-      return em === this ? super.sum(entityClass, column, rest as Where<Entity>) : em.sum(entityClass, column, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('sum', base.sum, entityClass, where, column) as Promise<number | null>;
   }
   override average<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    try {
-      const [em, rest] = this.#route('average', entityClass, where);
-      return em === this ? super.average(entityClass, column, rest as Where<Entity>) : em.average(entityClass, column, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('average', base.average, entityClass, where, column) as Promise<number | null>;
   }
   override minimum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    try {
-      const [em, rest] = this.#route('minimum', entityClass, where);
-      return em === this ? super.minimum(entityClass, column, rest as Where<Entity>) : em.minimum(entityClass, column, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('minimum', base.minimum, entityClass, where, column) as Promise<number | null>;
   }
   override maximum<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, column: PickKeysByType<Entity, number>, where?: Where<Entity> | SafeOption): Promise<number | null> {
-    try {
-      const [em, rest] = this.#route('maximum', entityClass, where);
-      return em === this ? super.maximum(entityClass, column, rest as Where<Entity>) : em.maximum(entityClass, column, rest);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#routed('maximum', base.maximum, entityClass, where, column) as Promise<number | null>;
   }
 
   /**
