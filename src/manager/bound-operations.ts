@@ -1,6 +1,9 @@
 import { EntityManager, type ObjectLiteral, type QueryRunner } from 'typeorm';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { assertOwnTenant } from '../scoping/write-guard.js';
 import { needsReferenceCheck, ReferenceCheck } from '../scoping/reference-guard.js';
+import { canFoldReferences } from '../scoping/folded-reference-check.js';
+import { asOperationTransaction, statementMayFail } from '../scoping/operation-transactions.js';
 import { scopedTarget } from '../scoping/tenant-criterion.js';
 import { assertTenantRowSave, assertTenantRowWrite } from '../scoping/tenant-row-guard.js';
 import { TenantEntityManager } from './tenant-entity-manager.js';
@@ -45,14 +48,34 @@ async function checkReferences(manager: TenantEntityManager, args: unknown[], ru
   const [target, entities] = entitiesOf(manager, args);
   const { scope, dataSource } = manager;
   let check: ReferenceCheck | undefined;
+  // Where a one-row insert can carry its own check (folded-reference-check.ts), new rows leave it to their INSERT.
+  const folds = canFoldReferences(scope.registry) && statementMayFail(runner);
   for (const entity of entities) {
     const entityTarget = (target ?? entity.constructor) as Function | string;
     if (!dataSource.hasMetadata(entityTarget)) continue;
     const metadata = dataSource.getMetadata(entityTarget);
     const one = [entity];
+    if (folds && checkedByItsInsert(metadata, entity)) continue;
     if (needsReferenceCheck(scope, metadata, one)) (check ??= new ReferenceCheck(scope, 'save')).add(metadata, one);
   }
   if (check) await check.verify(runner);
+}
+
+/**
+ * A new row (generated key not set) whose references are only the foreign keys of its own INSERT,
+ * each naming an existing row: TypeORM inserts it through the tenant manager's insert builder, which
+ * checks them (folded into the INSERT where it can). Many-to-many values (junction rows), cascaded
+ * relations (rows TypeORM may insert or update) and new related objects are checked here, before
+ * anything is written.
+ */
+function checkedByItsInsert(metadata: EntityMetadata, entity: ObjectLiteral): boolean {
+  if (!metadata.primaryColumns.every((column) => column.isGenerated && column.getEntityValue(entity) === undefined)) return false;
+  return metadata.relations.every((relation) => {
+    const value: unknown = relation.isLazy ? undefined : relation.getEntityValue(entity);
+    if (value === undefined || value === null) return true;
+    if (relation.isCascadeInsert || relation.isCascadeUpdate || relation.isManyToMany || Array.isArray(value)) return false;
+    return typeof value !== 'object' || relation.inverseEntityMetadata.getEntityIdMixedMap(value as ObjectLiteral) !== undefined;
+  });
 }
 
 function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method {
@@ -66,7 +89,7 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
     if (registry.bindsTransactions && !manager.queryRunner?.isTransactionActive) {
       return inScopedTransaction(registry, scope, manager.queryRunner, async (runner) => {
         if (name === 'save') await checkReferences(manager, args, runner);
-        return original.apply(runner.manager, args);
+        return asOperationTransaction(runner, () => original.apply(runner.manager, args));
       });
     }
     const given = manager.queryRunner;
@@ -74,7 +97,8 @@ function persistence(name: 'save' | 'remove' | 'softRemove' | 'recover'): Method
     try {
       // On the operation's runner: what the check finds is known to its junction-row inserts.
       if (name === 'save') await checkReferences(manager, args, runner);
-      return await original.apply(runner.manager, args);
+      // Outside a transaction of the caller's, the one TypeORM opens for the save is the save's.
+      return await asOperationTransaction(runner, () => original.apply(runner.manager, args));
     } finally {
       if (!given) await runner.release();
     }

@@ -6,10 +6,8 @@ import {
   type FindOneOptions,
   type FindOptionsWhere,
   type DeleteResult,
-  type InsertResult,
   type ObjectLiteral,
   type UpdateResult,
-  type UpsertOptions,
   type QueryRunner,
   type SelectQueryBuilder,
 } from 'typeorm';
@@ -218,31 +216,8 @@ export class TenantEntityManager extends EntityManager {
     return runTransaction(this, maybeRun ? [isolationOrRun, maybeRun] : [isolationOrRun]) as Promise<T>;
   }
 
-  /** Like TypeORM's; rows that name another tenant, or point a relation at its rows, are refused first. */
-  override insert<Entity extends ObjectLiteral>(
-    target: EntityTarget<Entity>,
-    entity: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
-  ): Promise<InsertResult> {
-    try {
-      const check = this.#checkReferences(target, Array.isArray(entity) ? entity : [entity], 'insert');
-      return check ? check.then(() => super.insert(target, entity)) : super.insert(target, entity);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  override upsert<Entity extends ObjectLiteral>(
-    target: EntityTarget<Entity>,
-    entityOrEntities: QueryDeepPartialEntity<Entity> | QueryDeepPartialEntity<Entity>[],
-    conflictPathsOrOptions: string[] | UpsertOptions<Entity>,
-  ): Promise<InsertResult> {
-    try {
-      const check = this.#checkReferences(target, Array.isArray(entityOrEntities) ? entityOrEntities : [entityOrEntities], 'upsert');
-      return check ? check.then(() => super.upsert(target, entityOrEntities, conflictPathsOrOptions)) : super.upsert(target, entityOrEntities, conflictPathsOrOptions);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
+  // insert() and upsert() are TypeORM's: their scoped insert builder stamps the tenant, refuses
+  // another tenant's id and checks the rows' references (folded into a one-row insert).
 
   override update<Entity extends ObjectLiteral>(
     target: EntityTarget<Entity>,

@@ -5,6 +5,7 @@ import type { ScopeRegistry } from '../scoping/scope-registry.js';
 import { setConfigSql } from './policy-sql.js';
 import { transactionDepthOf } from '../internal/typeorm/instance-members.js';
 import { newTenantRunner, scopeOfRunner, tenantRunner, underlyingRunner } from '../scoping/runner-scope.js';
+import { asOperationTransaction } from '../scoping/operation-transactions.js';
 import type { ResolvedRowLevelSecurity } from './rls-options.js';
 import { createBypassRunner, isBypassRunner } from './bypass-login.js';
 import { releaseConnection, rollbackOrDestroy, withConnectionCause } from './connection-hygiene.js';
@@ -259,12 +260,15 @@ export async function inScopedTransaction<T>(
     const fused = options.fusable === false ? undefined : await fusedAutocommit(own, scope, registry);
     if (fused) return await fused(() => fn(own));
     // Inside the try: a binding that fails as the transaction starts must still roll back and release.
-    await own.startTransaction();
-    // A given runner bound to the tenant carries its scoped manager: a bypass binds here.
-    await bind(own, scope, registry);
-    const result = await fn(own);
-    await own.commitTransaction();
-    return result;
+    // The transaction is this operation's: a statement failing in it ends with the operation.
+    return await asOperationTransaction(own, async () => {
+      await own.startTransaction();
+      // A given runner bound to the tenant carries its scoped manager: a bypass binds here.
+      await bind(own, scope, registry);
+      const result = await fn(own);
+      await own.commitTransaction();
+      return result;
+    });
   } catch (error) {
     // A ROLLBACK that cannot run or fails destroys the connection: it never goes back to the pool in doubt.
     await rollbackOrDestroy(own);

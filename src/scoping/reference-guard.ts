@@ -9,11 +9,12 @@ import { describeValue } from './describe-value.js';
 import { isSameTenant, type TenantId } from './tenant-key.js';
 import { refused } from './refusal.js';
 
-function mismatch(scope: ScopeContext, relation: RelationMetadata, id: unknown, operation: string): TenantMismatchError {
+/** The refusal of a write that names a row outside the tenant. */
+export function referenceMismatch(scope: ScopeContext, relation: RelationMetadata, id: unknown, operation: string, cause?: unknown): TenantMismatchError {
   return refused(scope, new TenantMismatchError(
     `${operation} would point ${relation.entityMetadata.name}.${relation.propertyName} at ${relation.inverseEntityMetadata.name} ${describeValue(id)}, ` +
       `which is not a row of tenant ${String(scope.tenantId)}. Reference rows of the same tenant only (load them through this manager).`,
-    { entity: relation.entityMetadata.name, operation, tenant: scope.tenantId },
+    { entity: relation.entityMetadata.name, operation, tenant: scope.tenantId, cause },
   ));
 }
 
@@ -48,7 +49,7 @@ function collect(scope: ScopeContext, metadata: EntityMetadata, entity: ObjectLi
       if (typeof related === 'object') {
         const own: unknown = scoped.column.getEntityValue(related as ObjectLiteral);
         if (own !== undefined && own !== null && !isSameTenant(own, scope.tenantId as TenantId, scope.registry.tenantKey)) {
-          throw mismatch(scope, relation, target.getEntityIdMixedMap(related as ObjectLiteral), operation);
+          throw referenceMismatch(scope, relation, target.getEntityIdMixedMap(related as ObjectLiteral), operation);
         }
       }
       const id = target.hasMultiplePrimaryKeys ? undefined : typeof related === 'object' ? target.getEntityIdMixedMap(related as ObjectLiteral) : related;
@@ -111,6 +112,11 @@ export class ReferenceCheck {
     return this;
   }
 
+  /** The referenced ids collected so far, per entity (each with a relation that names it). */
+  get references(): ReadonlyMap<EntityMetadata, ReadonlyMap<unknown, RelationMetadata>> {
+    return this.#found;
+  }
+
   /** Refuses with `TenantMismatchError` when a reference is not a row of the tenant. */
   verify(queryRunner: QueryRunner | undefined): Promise<void> {
     return verifyReferences(this.scope, this.#found, this.operation, queryRunner);
@@ -165,5 +171,5 @@ async function verifyReferences(scope: ScopeContext, found: References, operatio
   if (found.size === 0) return;
   const runner = queryRunner && !queryRunner.isReleased ? queryRunner : undefined;
   const foreign = await findForeignReference(scope, found, runner);
-  if (foreign) throw mismatch(scope, foreign[1], foreign[0], operation);
+  if (foreign) throw referenceMismatch(scope, foreign[1], foreign[0], operation);
 }

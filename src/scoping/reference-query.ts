@@ -57,6 +57,11 @@ function targetOf(registry: ScopeRegistry, metadata: EntityMetadata): Target {
   return target;
 }
 
+/** Whether the database compares `id` with `metadata`'s key exactly as `String(id)` (an integer or text key in its own form). */
+export function isExactId(registry: ScopeRegistry, metadata: EntityMetadata, id: unknown): boolean {
+  return targetOf(registry, metadata).exact(id);
+}
+
 /** A builder of the tenant's scope on the caller's runner (soft-deleted rows count as present). */
 function scopedSelect(scope: ScopeContext, runner: QueryRunner | undefined) {
   return withScope(scope.registry.dataSource.createQueryBuilder(runner), scope);

@@ -21,7 +21,7 @@ export type Erased<Q> = new (...args: any[]) => Q;
  * criterion of every FROM alias in WHERE; the tenant value is added at render time
  * in `getParameters()`, like TypeORM's own discriminator parameter.
  */
-export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase & (abstract new (...args: any[]) => ScopeCarrier) {
+export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase & (abstract new (...args: any[]) => ScopeCarrier & { executeBound(): Promise<any> }) {
   abstract class ScopeCarryingQueryBuilder extends Base implements ScopeCarrier {
     [SCOPE]?: ScopeContext;
 
@@ -141,8 +141,13 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
 
     // With a transaction binding (RLS, schema strategy), writes run in a bound transaction.
     override execute(): Promise<any> {
-      if (!this[SCOPE]?.registry.bindsTransactions) return super.execute();
-      return underTransactionBinding(this, () => super.execute(), (bound) => bound.execute());
+      if (!this[SCOPE]?.registry.bindsTransactions) return this.executeBound();
+      return underTransactionBinding(this, () => this.executeBound(), (bound) => bound.execute());
+    }
+
+    /** @internal TypeORM's execute, where the statement runs: once per execution, inside the binding if there is one. */
+    executeBound(): Promise<any> {
+      return super.execute();
     }
   }
   return ScopeCarryingQueryBuilder;

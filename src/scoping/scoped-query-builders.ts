@@ -24,13 +24,15 @@ import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { assertJunctionRowsInTenant } from './junction-guard.js';
-import { forgetIds, rememberIds } from './known-rows.js';
+import { forgetIds, rememberIds, unknownIds } from './known-rows.js';
 import { tenantForeignKeyError } from './enforced-references.js';
 import { runnerOf } from '../internal/typeorm/instance-members.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
-import { assertRelationValuesInTenant } from './reference-guard.js';
+import { assertRelationValuesInTenant, needsReferenceCheck, ReferenceCheck } from './reference-guard.js';
+import { canFold, foldableReferences, type FoldedReference, foldedRefusal, foldedTenantValue } from './folded-reference-check.js';
+import type { ScopedEntity } from './scope-registry.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- TypeORM's own signatures use any */
 
@@ -210,6 +212,41 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
     return renderGuardedUpsert(this, scoped, scope, () => super.createInsertExpression());
   }
 
+  // A one-row insert that folds its reference check renders it as the tenant column's value.
+  // A checked insert makes sure the rows it renders name only the rows checked (TypeORM's
+  // beforeInsert listeners run between the check and the render).
+  protected override createColumnValueExpression(valueSets: ObjectLiteral[], valueSetIndex: number, column: any): string {
+    const checked = checkedReferences.get(this);
+    if (checked || folding.has(this)) {
+      const scoped = insertTarget(this);
+      if (scoped && column === scoped.column) {
+        if (checked) assertRowChecked(this, scoped, valueSets[valueSetIndex]!, checked);
+        else {
+          const folded = foldedFor(this, scoped, valueSets);
+          if (folded.length > 0) return foldedTenantValue(this, this[SCOPE]!, folded);
+        }
+      }
+    }
+    return super.createColumnValueExpression(valueSets, valueSetIndex, column);
+  }
+
+  // The references of the rows it writes are checked here, whoever built the insert (a manager,
+  // persistence through `runner.manager.insert`, a query builder): folded into a one-row insert, or
+  // one check statement before it (reference-query.ts). Inside the binding: once per execution.
+  override executeBound(): Promise<any> {
+    let check: ReferenceCheck | undefined;
+    try {
+      check = insertReferenceCheck(this, () => this.getValueSets());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!check) return super.executeBound();
+    return check.verify(usableRunner(this)).then(() => {
+      checkedReferences.set(this, check);
+      return super.executeBound();
+    });
+  }
+
   // (A promise chain rather than an async method: one promise less on every insert.)
   override execute(): Promise<any> {
     const map = this.expressionMap;
@@ -223,11 +260,79 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
 
 }
 
+// Inserts rendering with a folded reference check (folded-reference-check.ts), and what they folded.
+const folding = new WeakSet<object>();
+const foldedReferencesOf = new WeakMap<object, readonly FoldedReference[]>();
+// Inserts whose references were checked by a statement before them, and what was checked.
+const checkedReferences = new WeakMap<object, ReferenceCheck>();
+
+/** Refuses a row that names a row its check did not look at (nor known on the runner). */
+function assertRowChecked(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity, row: ObjectLiteral, checked: ReferenceCheck): void {
+  const scope = qb[SCOPE]!;
+  const now = new ReferenceCheck(scope, checked.operation).add(scoped.metadata, [row]);
+  for (const [target, ids] of now.references) {
+    const before = checked.references.get(target);
+    const seen = new Set([...(before?.keys() ?? [])].map(String));
+    const unchecked = unknownIds(usableRunner(qb), scope, target, [...ids.keys()].filter((id) => !seen.has(String(id))));
+    if (unchecked.length > 0) {
+      throw refused(scope, new UnsafeQueryError(
+        `${checked.operation} into tenant-scoped ${scoped.metadata.name}: a row was changed after its references were checked (a beforeInsert listener?) to name ${target.name} ${String(unchecked[0])}. Nothing was written.`,
+        { entity: scoped.metadata.name, operation: checked.operation, tenant: scope.tenantId },
+      ));
+    }
+  }
+}
+
+/**
+ * Plans the reference check of an insert about to run: `undefined` when nothing needs asking (no
+ * references, references the database checks, a bypass) or when the insert folds the check into
+ * itself; otherwise the check to run first. Refuses a related object of another tenant at once.
+ */
+function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: () => ObjectLiteral[]): ReferenceCheck | undefined {
+  folding.delete(qb);
+  foldedReferencesOf.delete(qb);
+  checkedReferences.delete(qb);
+  const scope = qb[SCOPE];
+  const scoped = insertTarget(qb);
+  if (!scope?.safe || scope.tenantId === undefined || !scoped || scoped.tenantTable || qb.expressionMap.insertFromSelect) return undefined;
+  const valueSets = rows();
+  if (!needsReferenceCheck(scope, scoped.metadata, valueSets)) return undefined;
+  const check = new ReferenceCheck(scope, qb.expressionMap.onUpdate ? 'upsert' : 'insert').add(scoped.metadata, valueSets);
+  const runner = usableRunner(qb);
+  if (canFold(scope, scoped, valueSets, qb.expressionMap, runner) && foldableReferences(scope, check, runner)) {
+    folding.add(qb);
+    return undefined;
+  }
+  return check;
+}
+
+/**
+ * The references a folding insert checks, taken from the row as it is rendered (after TypeORM's
+ * beforeInsert listeners): a row changed since the plan into one that cannot be folded is refused.
+ */
+function foldedFor(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity, valueSets: ObjectLiteral[]): readonly FoldedReference[] {
+  const scope = qb[SCOPE]!;
+  const check = new ReferenceCheck(scope, 'insert').add(scoped.metadata, valueSets);
+  const runner = usableRunner(qb);
+  const folded = canFold(scope, scoped, valueSets, qb.expressionMap, runner) ? foldableReferences(scope, check, runner) : undefined;
+  if (!folded) {
+    throw refused(scope, new UnsafeQueryError(
+      `insert into tenant-scoped ${scoped.metadata.name}: its references changed after they were planned (a beforeInsert listener?) into a form that cannot be checked in the statement. Nothing was written.`,
+      { entity: scoped.metadata.name, operation: 'insert', tenant: scope.tenantId },
+    ));
+  }
+  foldedReferencesOf.set(qb, folded);
+  return folded;
+}
+
 /** What a failed insert throws: a refusal the database made on the tenant's behalf, as a TenantMismatchError. */
 async function insertFailed(qb: InsertQueryBuilder<any> & ScopeCarrier, error: unknown, valueSets: () => ObjectLiteral[]): Promise<never> {
   const scope = qb[SCOPE];
   const map = qb.expressionMap;
   const scoped = insertTarget(qb);
+  const folded = foldedReferencesOf.get(qb);
+  const refusal = folded && scoped ? await foldedRefusal(scope!, scoped.column, folded, error, usableRunner(qb)) : undefined;
+  if (refusal) throw refusal;
   // Under row-level security PostgreSQL 15 refuses ON CONFLICT DO UPDATE on a row the policy
   // hides (rather than skipping it): the conflicting row is another tenant's.
   if (scoped && scope?.registry.rls && map.onUpdate && isRowLevelSecurityViolation(error)) {
@@ -258,7 +363,11 @@ function scopedSelect(qb: (InsertQueryBuilder<any> | UpdateQueryBuilder<any>) & 
 function rememberInserted(qb: InsertQueryBuilder<any> & ScopeCarrier, result: any): any {
   const scoped = insertTarget(qb);
   const metadata = scoped?.metadata;
-  if (metadata && !scoped.tenantTable && !qb.expressionMap.onUpdate && !metadata.hasMultiplePrimaryKeys && runnerOf(qb)) {
+  const runner = runnerOf(qb);
+  // The rows a folded check found are the tenant's too.
+  const folded = foldedReferencesOf.get(qb);
+  if (folded && runner) for (const { target, id } of folded) rememberIds(runner, qb[SCOPE]!, target, [id]);
+  if (metadata && !scoped.tenantTable && !qb.expressionMap.onUpdate && !metadata.hasMultiplePrimaryKeys && runner) {
     const key = metadata.primaryColumns[0]!;
     rememberIds(runnerOf(qb), qb[SCOPE]!, metadata, (result?.identifiers ?? []).map((id: ObjectLiteral) => id && key.getEntityValue(id)));
   }
