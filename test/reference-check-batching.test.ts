@@ -78,7 +78,17 @@ class RbNote {
   tenantId!: number;
 }
 
-const entities = [RbTenant, RbProject, RbLabel, RbCode, RbTask, RbNote];
+/** Saving a memo cascades inserts and updates into its task. */
+@TenantScoped()
+@Entity('rb_memos')
+class RbMemo {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() text!: string;
+  @ManyToOne(() => RbTask, { nullable: true, cascade: true }) @JoinColumn({ name: 'task_id' }) task?: RbTask | null;
+  tenantId!: number;
+}
+
+const entities = [RbTenant, RbProject, RbLabel, RbCode, RbTask, RbNote, RbMemo];
 
 type Layout = 'row' | 'rls' | 'schema';
 interface Case {
@@ -324,6 +334,48 @@ describe.each(cases)('reference check batching on $name', (c) => {
       }
       // Unchanged rows pass.
       await em.insert(RbNote, { text: 'kept', project: { id: OWN_PROJECT } } as never);
+    } finally {
+      ds.subscribers.splice(ds.subscribers.indexOf(listener as never), 1);
+    }
+  });
+
+  describe.each(forms)('a cascaded update of an existing row naming another tenant\'s row as %s', (_, form) => {
+    it('is refused by the update it cascades into, nothing written', async () => {
+      const task = await saveTask({ title: 'cascaded', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } });
+      const memos = await w.count('rb_memos');
+      const attempts = [
+        () => em.save(RbMemo, { text: 'cascade', task: { id: task.id, title: 'moved', label: form(label, THEIR_LABEL) } } as never),
+        () => em.save(RbMemo, { text: 'cascade', task: Object.assign(new RbTask(), { id: task.id, title: 'moved', project: form(project, THEIR_PROJECT) }) } as never),
+        () => em.save(RbMemo, { text: 'cascade', task: { id: task.id, title: 'moved', project: form(project, 987_654) } } as never),
+      ];
+      for (const attempt of attempts) {
+        const error = await attempt().then(() => undefined, (e: unknown) => e);
+        expect(error).toBeInstanceOf(TenantMismatchError);
+        const row = await em.findOneOrFail(RbTask, { where: { id: task.id }, relations: { project: true, label: true } });
+        expect([row.title, row.project?.id, row.label?.id]).toEqual(['cascaded', OWN_PROJECT, OWN_LABEL]);
+        expect(await w.count('rb_memos')).toBe(memos);
+      }
+      // The same cascade naming the tenant's own rows goes through.
+      await em.save(RbMemo, { text: 'cascade', task: { id: task.id, title: 'moved', label: form(label, BOTH_OWN) } } as never);
+      expect((await em.findOneOrFail(RbTask, { where: { id: task.id }, relations: { label: true } })).label?.id).toBe(BOTH_OWN);
+    });
+  });
+
+  it('a beforeUpdate listener that points the row elsewhere after the check is refused', async () => {
+    const task = await saveTask({ title: 'listened', label: { id: OWN_LABEL } });
+    const ds = w.tenancy.dataSource;
+    const listener = {
+      listenTo: () => RbTask,
+      beforeUpdate(event: { entity?: { title?: string; label?: unknown } }) {
+        if (event.entity?.title === 'switched') event.entity.label = { id: THEIR_LABEL };
+      },
+    };
+    ds.subscribers.push(listener as never);
+    try {
+      const error = await em.update(RbTask, { id: task.id }, { title: 'switched', label: { id: OWN_LABEL } } as never).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(TenancyError);
+      const row = await em.findOneOrFail(RbTask, { where: { id: task.id }, relations: { label: true } });
+      expect([row.title, row.label?.id]).toEqual(['listened', OWN_LABEL]);
     } finally {
       ds.subscribers.splice(ds.subscribers.indexOf(listener as never), 1);
     }

@@ -13,7 +13,6 @@ import {
 } from 'typeorm';
 import type { PickKeysByType } from 'typeorm/common/PickKeysByType.js';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
-import { assertReferencesInTenant, needsReferenceCheck } from '../scoping/reference-guard.js';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
 import { MissingTenantError, UnsafeQueryError } from '../errors.js';
 import { DriverUtils, PlainObjectToDatabaseEntityTransformer } from '../internal/typeorm/deep-imports.js';
@@ -227,8 +226,8 @@ export class TenantEntityManager extends EntityManager {
   ): Promise<UpdateResult> {
     try {
       assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'update', false);
-      const check = this.#checkReferences(target, [partialEntity], 'update');
-      return check ? check.then(() => super.update(target, criteria, partialEntity, options)) : super.update(target, criteria, partialEntity, options);
+      // The scoped update builder checks the relations it sets.
+      return super.update(target, criteria, partialEntity, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -262,14 +261,6 @@ export class TenantEntityManager extends EntityManager {
     }
   }
 
-  // Synchronous when there is nothing to check (a plain update, references the database checks).
-  #checkReferences(target: EntityTarget<ObjectLiteral>, rows: unknown[], operation: string): Promise<void> | undefined {
-    const scope = this.scope;
-    const metadata = this.dataSource.getMetadata(target);
-    if (!needsReferenceCheck(scope, metadata, rows)) return undefined;
-    const objects = rows.filter((r): r is ObjectLiteral => r !== null && typeof r === 'object');
-    return assertReferencesInTenant(scope, metadata, objects, operation, this.queryRunner);
-  }
 
   /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */
   override async preload<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, entityLike: Parameters<EntityManager['preload']>[1]): Promise<Entity | undefined> {

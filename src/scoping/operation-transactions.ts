@@ -16,15 +16,18 @@ const operationTransactions = new WeakSet<QueryRunner>();
  */
 export function asOperationTransaction<T>(runner: QueryRunner | undefined, work: () => Promise<T>): Promise<T> {
   const base = runner && underlyingRunner(runner);
-  if (!base || base.isTransactionActive || operationTransactions.has(base)) return work();
+  if (!base || base.isTransactionActive || operationTransactions.has(base) || continuesAfterFailure(base)) return work();
   operationTransactions.add(base);
   return work().finally(() => operationTransactions.delete(base));
 }
 
 /** Whether a statement on `runner` may fail without costing its caller the transaction it is in. */
 export function statementMayFail(runner: QueryRunner | undefined): boolean {
-  if (!runner || !runner.isTransactionActive) return true;
-  // SQLite undoes the failed statement only; the transaction goes on.
-  if (runner.connection.driver.options.type === 'better-sqlite3') return true;
+  if (!runner || !runner.isTransactionActive || continuesAfterFailure(runner)) return true;
   return operationTransactions.has(underlyingRunner(runner));
+}
+
+// SQLite undoes the failed statement only; the transaction goes on.
+function continuesAfterFailure(runner: QueryRunner): boolean {
+  return runner.connection.driver.options.type === 'better-sqlite3';
 }

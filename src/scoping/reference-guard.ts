@@ -124,23 +124,6 @@ export class ReferenceCheck {
 }
 
 /**
- * Refuses, before the write, entities whose relations point at rows of another
- * tenant, with one query for all referenced entity types (see ReferenceCheck). Ids
- * that do not exist are refused the same way, so the error does not tell which ids
- * another tenant has.
- */
-export async function assertReferencesInTenant(
-  scope: ScopeContext,
-  metadata: EntityMetadata,
-  entities: ObjectLiteral[],
-  operation: string,
-  queryRunner?: QueryRunner,
-): Promise<void> {
-  if (!scope.safe || scope.tenantId === undefined || referencingRelations(scope, metadata).length === 0) return;
-  await new ReferenceCheck(scope, operation).add(metadata, entities).verify(queryRunner);
-}
-
-/**
  * `relation().of(x).set/add(values)`: the related rows (and `x` for a many-to-many
  * junction row) must belong to the tenant.
  */

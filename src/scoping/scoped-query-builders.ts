@@ -266,8 +266,20 @@ const foldedReferencesOf = new WeakMap<object, readonly FoldedReference[]>();
 // Inserts whose references were checked by a statement before them, and what was checked.
 const checkedReferences = new WeakMap<object, ReferenceCheck>();
 
+/** The check an update must run first for the relations it sets (none when the database or known rows cover them). */
+function updateReferenceCheck(qb: UpdateQueryBuilder<any> & ScopeCarrier): ReferenceCheck | undefined {
+  checkedReferences.delete(qb);
+  const scope = qb[SCOPE];
+  const map = qb.expressionMap;
+  const scoped = map.mainAlias?.hasMetadata ? scope?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
+  const values = map.valuesSet;
+  if (!scope?.safe || scope.tenantId === undefined || !scoped || !values || typeof values !== 'object') return undefined;
+  if (!needsReferenceCheck(scope, scoped.metadata, [values])) return undefined;
+  return new ReferenceCheck(scope, 'update').add(scoped.metadata, [values as ObjectLiteral]);
+}
+
 /** Refuses a row that names a row its check did not look at (nor known on the runner). */
-function assertRowChecked(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity, row: ObjectLiteral, checked: ReferenceCheck): void {
+function assertRowChecked(qb: (InsertQueryBuilder<any> | UpdateQueryBuilder<any>) & ScopeCarrier, scoped: ScopedEntity, row: ObjectLiteral, checked: ReferenceCheck): void {
   const scope = qb[SCOPE]!;
   const now = new ReferenceCheck(scope, checked.operation).add(scoped.metadata, [row]);
   for (const [target, ids] of now.references) {
@@ -276,7 +288,7 @@ function assertRowChecked(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: Sc
     const unchecked = unknownIds(usableRunner(qb), scope, target, [...ids.keys()].filter((id) => !seen.has(String(id))));
     if (unchecked.length > 0) {
       throw refused(scope, new UnsafeQueryError(
-        `${checked.operation} into tenant-scoped ${scoped.metadata.name}: a row was changed after its references were checked (a beforeInsert listener?) to name ${target.name} ${String(unchecked[0])}. Nothing was written.`,
+        `${checked.operation} of tenant-scoped ${scoped.metadata.name}: a row was changed after its references were checked (a before-insert or before-update listener?) to name ${target.name} ${String(unchecked[0])}. Nothing was written.`,
         { entity: scoped.metadata.name, operation: checked.operation, tenant: scope.tenantId },
       ));
     }
@@ -299,11 +311,19 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
   if (!needsReferenceCheck(scope, scoped.metadata, valueSets)) return undefined;
   const check = new ReferenceCheck(scope, qb.expressionMap.onUpdate ? 'upsert' : 'insert').add(scoped.metadata, valueSets);
   const runner = usableRunner(qb);
-  if (canFold(scope, scoped, valueSets, qb.expressionMap, runner) && foldableReferences(scope, check, runner)) {
+  const folded = canFold(scope, scoped, valueSets, qb.expressionMap, runner) ? foldableReferences(scope, check, runner) : undefined;
+  if (folded) {
     folding.add(qb);
+    // Nothing can change the row before it is rendered (no beforeInsert listener runs): the plan is final.
+    if (!listenersMayChange(qb, scoped)) foldedReferencesOf.set(qb, folded);
     return undefined;
   }
   return check;
+}
+
+/** Whether TypeORM runs beforeInsert listeners (the entity's, or subscribers other than the library's) between plan and render. */
+function listenersMayChange(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity): boolean {
+  return qb.expressionMap.callListeners && (scoped.metadata.beforeInsertListeners.length > 0 || qb[SCOPE]!.registry.hasForeignSubscribers());
 }
 
 /**
@@ -311,6 +331,8 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
  * beforeInsert listeners): a row changed since the plan into one that cannot be folded is refused.
  */
 function foldedFor(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity, valueSets: ObjectLiteral[]): readonly FoldedReference[] {
+  const planned = foldedReferencesOf.get(qb);
+  if (planned) return planned;
   const scope = qb[SCOPE]!;
   const check = new ReferenceCheck(scope, 'insert').add(scoped.metadata, valueSets);
   const runner = usableRunner(qb);
@@ -385,6 +407,8 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
     const map = this.expressionMap;
     const scoped = map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'update') : undefined;
     if (scoped) guardTenantUnchanged(map.valuesSet, scoped, this[SCOPE]!, 'update');
+    const checked = checkedReferences.get(this);
+    if (scoped && checked && map.valuesSet && typeof map.valuesSet === 'object') assertRowChecked(this, scoped, map.valuesSet as ObjectLiteral, checked);
     else if (map.mainAlias?.hasMetadata && junctionTarget(this[SCOPE], map.mainAlias.metadata, 'update')) {
       throw refused(this[SCOPE], new UnsafeQueryError(
         `update of ${map.mainAlias.metadata.name} would re-point links between tenant-scoped rows. Use relation().addAndRemove() (checked), or { safe: false } on purpose.`,
@@ -392,6 +416,22 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
       ));
     }
     return super.createUpdateExpression();
+  }
+
+  // The references the update writes are checked here, whoever built it: a manager's update(),
+  // persistence (save() of an existing row, cascades included), relation().set, a query builder.
+  override executeBound(): Promise<any> {
+    let check: ReferenceCheck | undefined;
+    try {
+      check = updateReferenceCheck(this);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!check) return super.executeBound();
+    return check.verify(usableRunner(this)).then(() => {
+      checkedReferences.set(this, check);
+      return super.executeBound();
+    });
   }
 
   // A composite tenant key refusing a relation set to another tenant's row: a TenantMismatchError.
