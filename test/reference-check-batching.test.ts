@@ -13,7 +13,7 @@ import {
   QueryFailedError,
 } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Tenancy, TenancyError, TenantEntity, type TenantEntityManager, TenantMismatchError, TenantScoped } from '../src/index.js';
+import { Tenancy, TenancyError, TenantEntity, type TenantEntityManager, TenantMismatchError, TenantScoped, UnsafeQueryError } from '../src/index.js';
 import { type RlsApp, startRlsApp } from './support/app-role.js';
 import { conformanceKinds, createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.js';
 import { SqlLog } from './support/sql-log.js';
@@ -379,6 +379,28 @@ describe.each(cases)('reference check batching on $name', (c) => {
     } finally {
       ds.subscribers.splice(ds.subscribers.indexOf(listener as never), 1);
     }
+  });
+
+  it('a relation given as raw SQL (a function value) is refused before any SQL, nothing written', async () => {
+    const task = await saveTask({ title: 'raw', project: { id: OWN_PROJECT } });
+    const theirs = () => String(THEIR_PROJECT);
+    const writes: Array<() => Promise<unknown>> = [
+      () => em.createQueryBuilder().insert().into(RbTask).values({ title: 'raw-sql', project: theirs } as never).execute(),
+      () => em.insert(RbTask, { title: 'raw-sql', project: theirs } as never),
+      () => em.insert(RbTask, { title: 'raw-sql', project: { id: theirs } } as never),
+      () => em.insert(RbTask, [{ title: 'raw-sql', project: { id: OWN_PROJECT } }, { title: 'raw-sql', project: theirs }] as never),
+      () => em.update(RbTask, { id: task.id }, { project: theirs } as never),
+      () => em.save(RbTask, { id: task.id, title: 'raw', project: { id: theirs } } as never),
+    ];
+    for (const write of writes) {
+      const before = await w.count('rb_tasks');
+      w.log.clear();
+      const error = await write().then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(UnsafeQueryError);
+      expect(w.log.matching(/^\s*(INSERT|UPDATE)\b/i)).toEqual([]);
+      expect(await w.count('rb_tasks')).toBe(before);
+    }
+    expect((await em.findOneOrFail(RbTask, { where: { id: task.id }, relations: { project: true } })).project?.id).toBe(OWN_PROJECT);
   });
 
   it("a refused insert inside the caller's transaction leaves the transaction usable", async () => {

@@ -1,7 +1,7 @@
 import type { ObjectLiteral, QueryRunner } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
-import { TenantMismatchError } from '../errors.js';
+import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
 import { findForeignReference, type References } from './reference-query.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
@@ -15,6 +15,22 @@ export function referenceMismatch(scope: ScopeContext, relation: RelationMetadat
     `${operation} would point ${relation.entityMetadata.name}.${relation.propertyName} at ${relation.inverseEntityMetadata.name} ${describeValue(id)}, ` +
       `which is not a row of tenant ${String(scope.tenantId)}. Reference rows of the same tenant only (load them through this manager).`,
     { entity: relation.entityMetadata.name, operation, tenant: scope.tenantId, cause },
+  ));
+}
+
+// TypeORM writes a function value as raw SQL (`author: () => '(SELECT ...)'`): which row it names
+// is known only to the database, so the library cannot check it (composite keys let the database do it).
+function isRawSql(related: unknown): boolean {
+  if (typeof related === 'function') return true;
+  if (typeof related !== 'object' || related === null) return false;
+  return Object.values(related as ObjectLiteral).some((v) => typeof v === 'function');
+}
+
+function rawSqlReference(scope: ScopeContext, relation: RelationMetadata, operation: string): UnsafeQueryError {
+  return refused(scope, new UnsafeQueryError(
+    `${operation} sets ${relation.entityMetadata.name}.${relation.propertyName} with raw SQL, which the library cannot check against tenant ${String(scope.tenantId)}. ` +
+      'Give the related row (or its id), use compositeKeys for this relation so the database checks it, or pass { safe: false } on purpose.',
+    { entity: relation.entityMetadata.name, operation, tenant: scope.tenantId },
   ));
 }
 
@@ -45,6 +61,7 @@ function collect(scope: ScopeContext, metadata: EntityMetadata, entity: ObjectLi
     for (const related of Array.isArray(value) ? value : [value]) {
       if (related === undefined || related === null) continue;
       const target = relation.inverseEntityMetadata;
+      if (isRawSql(related) && !scope.registry.isEnforced(relation)) throw rawSqlReference(scope, relation, operation);
       const scoped = scope.registry.scopedEntity(target)!;
       if (typeof related === 'object') {
         const own: unknown = scoped.column.getEntityValue(related as ObjectLiteral);
