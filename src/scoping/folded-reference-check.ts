@@ -91,8 +91,17 @@ export function canFold(
   );
 }
 
-// The subquery's SQL depends only on the referenced entities (their order) and the Tenancy: kept.
+// The subquery's SQL depends only on the referenced entities (their order) and the Tenancy: kept,
+// keyed by the entities' identity (two entities may share a name or, with single-table inheritance, a table).
 const subquerySql = new WeakMap<ScopeRegistry, Map<string, string>>();
+const entityKeys = new WeakMap<EntityMetadata, number>();
+let nextEntityKey = 0;
+
+function entityKey(metadata: EntityMetadata): number {
+  let key = entityKeys.get(metadata);
+  if (key === undefined) entityKeys.set(metadata, (key = nextEntityKey++));
+  return key;
+}
 
 const parameterName = (index: number) => `tenancy_fold_${index}`;
 const aliasName = (index: number) => `tenancy_ref_${index}`;
@@ -106,7 +115,7 @@ export function foldedTenantValue(qb: InsertQueryBuilder<ObjectLiteral>, scope: 
   const registry = scope.registry;
   let byTargets = subquerySql.get(registry);
   if (!byTargets) subquerySql.set(registry, (byTargets = new Map()));
-  const key = `${registry.appSideCriteria}:${folded.map((f) => f.target.name).join(',')}`;
+  const key = `${registry.appSideCriteria}:${folded.map((f) => entityKey(f.target)).join(',')}`;
   let sql = byTargets.get(key);
   if (sql === undefined) {
     const first = folded[0]!;
