@@ -315,22 +315,30 @@ describe.each(cases)('reference check batching on $name', (c) => {
     }
   });
 
-  it('a beforeInsert listener that points the row elsewhere after the plan is checked too', async () => {
+  it('a beforeInsert listener that points the row elsewhere (or adds a relation) after the plan is checked too', async () => {
     const ds = w.tenancy.dataSource;
     const listener = {
       listenTo: () => RbNote,
       beforeInsert(event: { entity?: { text?: string; project?: unknown } }) {
-        if (event.entity?.text === 'switched') event.entity.project = { id: THEIR_PROJECT };
+        if (event.entity?.text === 'switched' || event.entity?.text === 'added') event.entity.project = { id: THEIR_PROJECT };
         if (event.entity?.text === 'odd') event.entity.project = { id: `0${OWN_PROJECT}` };
       },
     };
     ds.subscribers.push(listener as never);
     try {
-      for (const text of ['switched', 'odd']) {
+      const writes: Array<[string, () => Promise<unknown>]> = [
+        ['switched', () => em.insert(RbNote, { text: 'switched', project: { id: OWN_PROJECT } } as never)],
+        ['odd', () => em.insert(RbNote, { text: 'odd', project: { id: OWN_PROJECT } } as never)],
+        // The row named no related row when the write was planned: the listener adds one.
+        ['added', () => em.insert(RbNote, { text: 'added' } as never)],
+        ['added, query builder', () => em.createQueryBuilder().insert().into(RbNote).values({ text: 'added' }).execute()],
+        ['added, several rows', () => em.insert(RbNote, [{ text: 'added' }, { text: 'added' }] as never)],
+      ];
+      for (const [name, write] of writes) {
         const before = await w.count('rb_notes');
-        const error = await em.insert(RbNote, { text, project: { id: OWN_PROJECT } } as never).then(() => undefined, (e: unknown) => e);
-        expect(error, text).toBeInstanceOf(TenancyError);
-        expect(await w.count('rb_notes'), text).toBe(before);
+        const error = await write().then(() => undefined, (e: unknown) => e);
+        expect(error, name).toBeInstanceOf(TenancyError);
+        expect(await w.count('rb_notes'), name).toBe(before);
       }
       // Unchanged rows pass.
       await em.insert(RbNote, { text: 'kept', project: { id: OWN_PROJECT } } as never);
@@ -361,19 +369,26 @@ describe.each(cases)('reference check batching on $name', (c) => {
     });
   });
 
-  it('a beforeUpdate listener that points the row elsewhere after the check is refused', async () => {
+  it('a beforeUpdate listener that points the row elsewhere (or adds a relation) after the check is refused', async () => {
     const task = await saveTask({ title: 'listened', label: { id: OWN_LABEL } });
     const ds = w.tenancy.dataSource;
     const listener = {
       listenTo: () => RbTask,
       beforeUpdate(event: { entity?: { title?: string; label?: unknown } }) {
-        if (event.entity?.title === 'switched') event.entity.label = { id: THEIR_LABEL };
+        if (event.entity?.title === 'switched' || event.entity?.title === 'added') event.entity.label = { id: THEIR_LABEL };
       },
     };
     ds.subscribers.push(listener as never);
     try {
-      const error = await em.update(RbTask, { id: task.id }, { title: 'switched', label: { id: OWN_LABEL } } as never).then(() => undefined, (e: unknown) => e);
-      expect(error).toBeInstanceOf(TenancyError);
+      for (const write of [
+        () => em.update(RbTask, { id: task.id }, { title: 'switched', label: { id: OWN_LABEL } } as never),
+        // Planned with no relation to check: the listener adds one.
+        () => em.update(RbTask, { id: task.id }, { title: 'added' }),
+        () => em.createQueryBuilder().update(RbTask).set({ title: 'added' }).where({ id: task.id }).execute(),
+      ]) {
+        const error = await write().then(() => undefined, (e: unknown) => e);
+        expect(error).toBeInstanceOf(TenancyError);
+      }
       const row = await em.findOneOrFail(RbTask, { where: { id: task.id }, relations: { label: true } });
       expect([row.title, row.label?.id]).toEqual(['listened', OWN_LABEL]);
     } finally {

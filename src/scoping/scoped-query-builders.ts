@@ -15,7 +15,7 @@ import { SoftDeleteQueryBuilder } from '../internal/typeorm/deep-imports.js';
 import { openScopedTransaction } from '../postgres/transaction-binding.js';
 import { assertStatementAllowed } from '../postgres/raw-sql-guard.js';
 import { failStreamOnConnectionLoss } from '../postgres/connection-hygiene.js';
-import { assertEmbeddable, carryScope, type Erased, guardSubQueryFactory, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
+import { type AnyQueryBuilder, assertEmbeddable, carryScope, type Erased, guardSubQueryFactory, scopedPrototypes, underTransactionBinding, withScope } from './scope-carrier.js';
 import { resolveStringTarget } from './string-targets.js';
 import { refuseTenantRowDelete, refuseTenantRowInsert } from './tenant-row-guard.js';
 import { refused } from './refusal.js';
@@ -274,7 +274,11 @@ function updateReferenceCheck(qb: UpdateQueryBuilder<any> & ScopeCarrier): Refer
   const scoped = map.mainAlias?.hasMetadata ? scope?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
   const values = map.valuesSet;
   if (!scope?.safe || scope.tenantId === undefined || !scoped || !values || typeof values !== 'object') return undefined;
-  if (!needsReferenceCheck(scope, scoped.metadata, [values])) return undefined;
+  if (!needsReferenceCheck(scope, scoped.metadata, [values])) {
+    // Nothing to check now; a beforeUpdate listener could still add a relation: the render holds the row to none.
+    if (listenersMayChange(qb, scoped.metadata.beforeUpdateListeners.length > 0)) checkedReferences.set(qb, new ReferenceCheck(scope, 'update'));
+    return undefined;
+  }
   return new ReferenceCheck(scope, 'update').add(scoped.metadata, [values as ObjectLiteral]);
 }
 
@@ -308,22 +312,31 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
   const scoped = insertTarget(qb);
   if (!scope?.safe || scope.tenantId === undefined || !scoped || scoped.tenantTable || qb.expressionMap.insertFromSelect) return undefined;
   const valueSets = rows();
-  if (!needsReferenceCheck(scope, scoped.metadata, valueSets)) return undefined;
-  const check = new ReferenceCheck(scope, qb.expressionMap.onUpdate ? 'upsert' : 'insert').add(scoped.metadata, valueSets);
+  const operation = qb.expressionMap.onUpdate ? 'upsert' : 'insert';
+  const watched = listenersMayChange(qb, scoped.metadata.beforeInsertListeners.length > 0);
+  if (!needsReferenceCheck(scope, scoped.metadata, valueSets)) {
+    // Nothing to check now; a beforeInsert listener could still add a relation: the render holds the rows to none.
+    if (watched) checkedReferences.set(qb, new ReferenceCheck(scope, operation));
+    return undefined;
+  }
+  const check = new ReferenceCheck(scope, operation).add(scoped.metadata, valueSets);
   const runner = usableRunner(qb);
   const folded = canFold(scope, scoped, valueSets, qb.expressionMap, runner) ? foldableReferences(scope, check, runner) : undefined;
   if (folded) {
     folding.add(qb);
     // Nothing can change the row before it is rendered (no beforeInsert listener runs): the plan is final.
-    if (!listenersMayChange(qb, scoped)) foldedReferencesOf.set(qb, folded);
+    if (!watched) foldedReferencesOf.set(qb, folded);
     return undefined;
   }
   return check;
 }
 
-/** Whether TypeORM runs beforeInsert listeners (the entity's, or subscribers other than the library's) between plan and render. */
-function listenersMayChange(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity): boolean {
-  return qb.expressionMap.callListeners && (scoped.metadata.beforeInsertListeners.length > 0 || qb[SCOPE]!.registry.hasForeignSubscribers());
+/**
+ * Whether TypeORM runs before-insert/update listeners (the entity's own, or subscribers other than
+ * the library's) between the plan of a write and its render: they may change the rows.
+ */
+function listenersMayChange(qb: AnyQueryBuilder & ScopeCarrier, entityListeners: boolean): boolean {
+  return qb.expressionMap.callListeners && (entityListeners || qb[SCOPE]!.registry.hasForeignSubscribers());
 }
 
 /**
@@ -406,10 +419,11 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
   protected override createUpdateExpression(): string {
     const map = this.expressionMap;
     const scoped = map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'update') : undefined;
-    if (scoped) guardTenantUnchanged(map.valuesSet, scoped, this[SCOPE]!, 'update');
-    const checked = checkedReferences.get(this);
-    if (scoped && checked && map.valuesSet && typeof map.valuesSet === 'object') assertRowChecked(this, scoped, map.valuesSet as ObjectLiteral, checked);
-    else if (map.mainAlias?.hasMetadata && junctionTarget(this[SCOPE], map.mainAlias.metadata, 'update')) {
+    if (scoped) {
+      guardTenantUnchanged(map.valuesSet, scoped, this[SCOPE]!, 'update');
+      const checked = checkedReferences.get(this);
+      if (checked && map.valuesSet && typeof map.valuesSet === 'object') assertRowChecked(this, scoped, map.valuesSet as ObjectLiteral, checked);
+    } else if (map.mainAlias?.hasMetadata && junctionTarget(this[SCOPE], map.mainAlias.metadata, 'update')) {
       throw refused(this[SCOPE], new UnsafeQueryError(
         `update of ${map.mainAlias.metadata.name} would re-point links between tenant-scoped rows. Use relation().addAndRemove() (checked), or { safe: false } on purpose.`,
         { entity: map.mainAlias.metadata.name, operation: 'update', tenant: this[SCOPE]!.tenantId },
