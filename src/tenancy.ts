@@ -28,6 +28,7 @@ import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-securi
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
 import { verifySqliteForeignKeys } from './metadata/verify-foreign-keys.js';
+import { verifyTenantTriggers } from './metadata/verify-triggers.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
 import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-strategy.js';
 import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
@@ -316,12 +317,17 @@ export class Tenancy {
   /**
    * Checks tenant safety of the schema: unique constraints on scoped tables that
    * do not include the tenant column (from the metadata), on SQLite foreign keys
-   * turned off on the connection while composite tenant keys rely on them, and, with
+   * turned off on the connection while composite tenant keys rely on them, on PostgreSQL
+   * BEFORE INSERT triggers on scoped tables (`'tenant-trigger'`), and, with
    * `rowLevelSecurity`, everything `tenancy.rls.verify()` checks in the database.
    */
   async verify(): Promise<{ ok: boolean; problems: Array<KeyProblem | RowLevelSecurityProblem> }> {
     const registry = this.#requireRegistry('tenancy.verify()');
-    const problems: Array<KeyProblem | RowLevelSecurityProblem> = [...verifyTenantKeys(registry), ...(await verifySqliteForeignKeys(this.dataSource, registry))];
+    const problems: Array<KeyProblem | RowLevelSecurityProblem> = [
+      ...verifyTenantKeys(registry),
+      ...(await verifySqliteForeignKeys(this.dataSource, registry)),
+      ...(await verifyTenantTriggers(this.dataSource, registry)),
+    ];
     if (this.#rowLevelSecurity) problems.push(...(await this.rls.verify()).problems);
     return { ok: problems.length === 0, problems };
   }

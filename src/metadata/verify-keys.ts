@@ -2,12 +2,14 @@ import type { ScopeRegistry } from '../scoping/scope-registry.js';
 
 /**
  * A key problem: a unique constraint on a scoped table that does not include the tenant column
- * (`'global-unique'`), or SQLite foreign keys off on the DataSource's connection while the schema
- * has composite tenant keys (`'foreign-keys-off'`).
+ * (`'global-unique'`), SQLite foreign keys off on the DataSource's connection while the schema
+ * has composite tenant keys (`'foreign-keys-off'`), or, on PostgreSQL, a BEFORE INSERT trigger on a
+ * scoped table that could fill in the tenant column the in-statement reference check leaves NULL
+ * (`'tenant-trigger'`).
  */
 export interface KeyProblem {
-  readonly kind: 'global-unique' | 'foreign-keys-off';
-  /** `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked. */
+  readonly kind: 'global-unique' | 'foreign-keys-off' | 'tenant-trigger';
+  /** `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked; for `'tenant-trigger'` `table(trigger)`. */
   readonly subject: string;
   readonly message: string;
 }
