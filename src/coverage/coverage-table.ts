@@ -300,9 +300,12 @@ const insertQueryBuilder = {
   ),
   getValueSets: neutral('internal (protected/private) step that runs nothing; the scoped builder stamps the tenant and refuses another tenant\'s id here'),
   getInsertedColumns: neutral('internal (protected/private) step that runs nothing; the scoped builder adds the tenant column here'),
+  createColumnValueExpression: neutral(
+    'internal (protected/private) rendering step that runs nothing; the scoped builder renders a one-row insert\'s reference check as the tenant column\'s value here, and refuses rows changed since their check',
+  ),
   ...each(
     [
-      'createColumnNamesExpression', 'createColumnValueExpression', 'createMergeExpression', 'createMergeIntoInsertValuesExpression',
+      'createColumnNamesExpression', 'createMergeExpression', 'createMergeIntoInsertValuesExpression',
       'createMergeIntoSourceExpression', 'createUpsertConditionExpression', 'createValuesExpression', 'isOverridingAutoIncrementBehavior',
     ],
     INTERNAL_RENDERING,
@@ -325,7 +328,9 @@ const updateQueryBuilder = {
   ...updateLikeQueryBuilder,
   set: neutral('builder state only; a value that changes the tenant column is refused when the statement renders'),
   getValueSet: INTERNAL_RENDERING,
-  createUpdateExpression: neutral('internal (protected/private) rendering step that runs nothing; the scoped builder refuses a change of the tenant column here'),
+  createUpdateExpression: neutral(
+    'internal (protected/private) rendering step that runs nothing; the scoped builder refuses a change of the tenant column, and values changed since their reference check, here',
+  ),
 } satisfies Covers<UpdateQueryBuilder<ObjectLiteral>>;
 
 const softDeleteQueryBuilder = {
