@@ -2,7 +2,7 @@ import type { ObjectLiteral, QueryBuilder, QueryRunner } from 'typeorm';
 import { UnsafeQueryError } from '../errors.js';
 import { carryFindState, runnerOf } from '../internal/typeorm/instance-members.js';
 import { inScopedTransaction } from '../postgres/transaction-binding.js';
-import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf } from './scope-context.js';
+import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf, WRITE_PLAN } from './scope-context.js';
 import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
 import { tenantRunner } from './runner-scope.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
@@ -24,11 +24,13 @@ export type Erased<Q> = new (...args: any[]) => Q;
 export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase & (abstract new (...args: any[]) => ScopeCarrier & { executeBound(): Promise<any> }) {
   abstract class ScopeCarryingQueryBuilder extends Base implements ScopeCarrier {
     [SCOPE]?: ScopeContext;
+    [WRITE_PLAN]?: unknown;
 
     constructor(...args: any[]) {
       super(...args);
       // Always set (undefined too): one hidden class per builder kind keeps TypeORM's call sites fast.
       this[SCOPE] = scopeOf(args[0]);
+      this[WRITE_PLAN] = undefined;
     }
 
     override createQueryBuilder(queryRunner?: QueryRunner): this {

@@ -15,10 +15,13 @@ export interface ScopeContext {
 }
 
 export const SCOPE = Symbol('typeorm-tenancy.scope');
+/** A write builder's reference plan for its current execution (scoped-query-builders.ts). */
+export const WRITE_PLAN = Symbol('typeorm-tenancy.writePlan');
 
 /** Objects (query builders) that carry a scope. */
 export interface ScopeCarrier {
   [SCOPE]?: ScopeContext;
+  [WRITE_PLAN]?: unknown;
 }
 
 export function scopeOf(value: unknown): ScopeContext | undefined {

@@ -21,7 +21,7 @@ import { refuseTenantRowDelete, refuseTenantRowInsert } from './tenant-row-guard
 import { refused } from './refusal.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
-import { SCOPE, type ScopeCarrier, type ScopeContext } from './scope-context.js';
+import { SCOPE, type ScopeCarrier, type ScopeContext, WRITE_PLAN } from './scope-context.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { assertJunctionRowsInTenant } from './junction-guard.js';
 import { forgetIds, rememberIds, unknownIds } from './known-rows.js';
@@ -216,13 +216,13 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   // A checked insert makes sure the rows it renders name only the rows checked (TypeORM's
   // beforeInsert listeners run between the check and the render).
   protected override createColumnValueExpression(valueSets: ObjectLiteral[], valueSetIndex: number, column: any): string {
-    const checked = checkedReferences.get(this);
-    if (checked || folding.has(this)) {
+    const plan = planOf(this);
+    if (plan) {
       const scoped = insertTarget(this);
       if (scoped && column === scoped.column) {
-        if (checked) assertRowChecked(this, scoped, valueSets[valueSetIndex]!, checked);
-        else {
-          const folded = foldedFor(this, scoped, valueSets);
+        if (plan.checked) assertRowChecked(this, scoped, valueSets[valueSetIndex]!, plan.checked);
+        else if (plan.fold) {
+          const folded = foldedFor(this, plan, scoped, valueSets);
           if (folded.length > 0) return foldedTenantValue(this, this[SCOPE]!, folded);
         }
       }
@@ -242,7 +242,7 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
     }
     if (!check) return super.executeBound();
     return check.verify(usableRunner(this)).then(() => {
-      checkedReferences.set(this, check);
+      this[WRITE_PLAN] = { checked: check } satisfies ReferencePlan;
       return super.executeBound();
     });
   }
@@ -260,15 +260,26 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
 
 }
 
-// Inserts rendering with a folded reference check (folded-reference-check.ts), and what they folded.
-const folding = new WeakSet<object>();
-const foldedReferencesOf = new WeakMap<object, readonly FoldedReference[]>();
-// Inserts whose references were checked by a statement before them, and what was checked.
-const checkedReferences = new WeakMap<object, ReferenceCheck>();
+/**
+ * What an execution of an insert or update planned about references, for its render (kept on the
+ * builder: a field every builder has, cheaper than a WeakMap entry per write).
+ */
+interface ReferencePlan {
+  /** Checked by a statement before the write (or nothing to check): the rendered rows may name no other row. */
+  readonly checked?: ReferenceCheck;
+  /** The insert carries its check (folded-reference-check.ts). */
+  readonly fold?: true;
+  /** The folded references, when final at plan time; else taken from the row as rendered. */
+  folded?: readonly FoldedReference[];
+}
+
+function planOf(qb: ScopeCarrier): ReferencePlan | undefined {
+  return qb[WRITE_PLAN] as ReferencePlan | undefined;
+}
 
 /** The check an update must run first for the relations it sets (none when the database or known rows cover them). */
 function updateReferenceCheck(qb: UpdateQueryBuilder<any> & ScopeCarrier): ReferenceCheck | undefined {
-  checkedReferences.delete(qb);
+  qb[WRITE_PLAN] = undefined;
   const scope = qb[SCOPE];
   const map = qb.expressionMap;
   const scoped = map.mainAlias?.hasMetadata ? scope?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
@@ -276,7 +287,7 @@ function updateReferenceCheck(qb: UpdateQueryBuilder<any> & ScopeCarrier): Refer
   if (!scope?.safe || scope.tenantId === undefined || !scoped || !values || typeof values !== 'object') return undefined;
   if (!needsReferenceCheck(scope, scoped.metadata, [values])) {
     // Nothing to check now; a beforeUpdate listener could still add a relation: the render holds the row to none.
-    if (listenersMayChange(qb, scoped.metadata.beforeUpdateListeners.length > 0)) checkedReferences.set(qb, new ReferenceCheck(scope, 'update'));
+    if (listenersMayChange(qb, scoped.metadata.beforeUpdateListeners.length > 0)) qb[WRITE_PLAN] = { checked: new ReferenceCheck(scope, 'update') } satisfies ReferencePlan;
     return undefined;
   }
   return new ReferenceCheck(scope, 'update').add(scoped.metadata, [values as ObjectLiteral]);
@@ -305,9 +316,7 @@ function assertRowChecked(qb: (InsertQueryBuilder<any> | UpdateQueryBuilder<any>
  * itself; otherwise the check to run first. Refuses a related object of another tenant at once.
  */
 function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: () => ObjectLiteral[]): ReferenceCheck | undefined {
-  folding.delete(qb);
-  foldedReferencesOf.delete(qb);
-  checkedReferences.delete(qb);
+  qb[WRITE_PLAN] = undefined;
   const scope = qb[SCOPE];
   const scoped = insertTarget(qb);
   if (!scope?.safe || scope.tenantId === undefined || !scoped || scoped.tenantTable || qb.expressionMap.insertFromSelect) return undefined;
@@ -316,16 +325,15 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
   const watched = listenersMayChange(qb, scoped.metadata.beforeInsertListeners.length > 0);
   if (!needsReferenceCheck(scope, scoped.metadata, valueSets)) {
     // Nothing to check now; a beforeInsert listener could still add a relation: the render holds the rows to none.
-    if (watched) checkedReferences.set(qb, new ReferenceCheck(scope, operation));
+    if (watched) qb[WRITE_PLAN] = { checked: new ReferenceCheck(scope, operation) } satisfies ReferencePlan;
     return undefined;
   }
   const check = new ReferenceCheck(scope, operation).add(scoped.metadata, valueSets);
   const runner = usableRunner(qb);
   const folded = canFold(scope, scoped, valueSets, qb.expressionMap, runner) ? foldableReferences(scope, check, runner) : undefined;
   if (folded) {
-    folding.add(qb);
     // Nothing can change the row before it is rendered (no beforeInsert listener runs): the plan is final.
-    if (!watched) foldedReferencesOf.set(qb, folded);
+    qb[WRITE_PLAN] = (watched ? { fold: true } : { fold: true, folded }) satisfies ReferencePlan;
     return undefined;
   }
   return check;
@@ -343,9 +351,8 @@ function listenersMayChange(qb: AnyQueryBuilder & ScopeCarrier, entityListeners:
  * The references a folding insert checks, taken from the row as it is rendered (after TypeORM's
  * beforeInsert listeners): a row changed since the plan into one that cannot be folded is refused.
  */
-function foldedFor(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity, valueSets: ObjectLiteral[]): readonly FoldedReference[] {
-  const planned = foldedReferencesOf.get(qb);
-  if (planned) return planned;
+function foldedFor(qb: InsertQueryBuilder<any> & ScopeCarrier, plan: ReferencePlan, scoped: ScopedEntity, valueSets: ObjectLiteral[]): readonly FoldedReference[] {
+  if (plan.folded) return plan.folded;
   const scope = qb[SCOPE]!;
   const check = new ReferenceCheck(scope, 'insert').add(scoped.metadata, valueSets);
   const runner = usableRunner(qb);
@@ -356,7 +363,7 @@ function foldedFor(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEnt
       { entity: scoped.metadata.name, operation: 'insert', tenant: scope.tenantId },
     ));
   }
-  foldedReferencesOf.set(qb, folded);
+  plan.folded = folded;
   return folded;
 }
 
@@ -365,7 +372,7 @@ async function insertFailed(qb: InsertQueryBuilder<any> & ScopeCarrier, error: u
   const scope = qb[SCOPE];
   const map = qb.expressionMap;
   const scoped = insertTarget(qb);
-  const folded = foldedReferencesOf.get(qb);
+  const folded = planOf(qb)?.folded;
   const refusal = folded && scoped ? await foldedRefusal(scope!, scoped.column, folded, error, usableRunner(qb)) : undefined;
   if (refusal) throw refusal;
   // Under row-level security PostgreSQL 15 refuses ON CONFLICT DO UPDATE on a row the policy
@@ -400,7 +407,7 @@ function rememberInserted(qb: InsertQueryBuilder<any> & ScopeCarrier, result: an
   const metadata = scoped?.metadata;
   const runner = runnerOf(qb);
   // The rows a folded check found are the tenant's too.
-  const folded = foldedReferencesOf.get(qb);
+  const folded = planOf(qb)?.folded;
   if (folded && runner) for (const { target, id } of folded) rememberIds(runner, qb[SCOPE]!, target, [id]);
   if (metadata && !scoped.tenantTable && !qb.expressionMap.onUpdate && !metadata.hasMultiplePrimaryKeys && runner) {
     const key = metadata.primaryColumns[0]!;
@@ -421,7 +428,7 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
     const scoped = map.mainAlias?.hasMetadata ? scopedTarget(this[SCOPE], map.mainAlias.metadata, 'update') : undefined;
     if (scoped) {
       guardTenantUnchanged(map.valuesSet, scoped, this[SCOPE]!, 'update');
-      const checked = checkedReferences.get(this);
+      const checked = planOf(this)?.checked;
       if (checked && map.valuesSet && typeof map.valuesSet === 'object') assertRowChecked(this, scoped, map.valuesSet as ObjectLiteral, checked);
     } else if (map.mainAlias?.hasMetadata && junctionTarget(this[SCOPE], map.mainAlias.metadata, 'update')) {
       throw refused(this[SCOPE], new UnsafeQueryError(
@@ -443,7 +450,7 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
     }
     if (!check) return super.executeBound();
     return check.verify(usableRunner(this)).then(() => {
-      checkedReferences.set(this, check);
+      this[WRITE_PLAN] = { checked: check } satisfies ReferencePlan;
       return super.executeBound();
     });
   }
