@@ -224,42 +224,33 @@ export class TenantEntityManager extends EntityManager {
     partialEntity: QueryDeepPartialEntity<Entity>,
     options?: Parameters<EntityManager['update']>[3],
   ): Promise<UpdateResult> {
-    try {
-      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'update', false);
-      // The scoped update builder checks the relations it sets.
-      return super.update(target, criteria, partialEntity, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    // The scoped update builder checks the relations it sets.
+    return this.#rowWrite(target, criteria, 'update', false, () => super.update(target, criteria, partialEntity, options));
   }
 
   /** Like TypeORM's; on the tenant table only the own row can be named, and it cannot be deleted. */
   override delete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['delete']>[1]): Promise<DeleteResult> {
-    try {
-      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'delete', true);
-      return super.delete(target, criteria);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#rowWrite(target, criteria, 'delete', true, () => super.delete(target, criteria));
   }
 
   override softDelete<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['softDelete']>[1]): Promise<UpdateResult> {
+    return this.#rowWrite(target, criteria, 'softDelete', true, () => super.softDelete(target, criteria));
+  }
+
+  override restore<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['restore']>[1]): Promise<UpdateResult> {
+    return this.#rowWrite(target, criteria, 'restore', false, () => super.restore(target, criteria));
+  }
+  // update/delete/softDelete/restore: on the tenant table only the own row can be named (see
+  // assertTenantRowWrite); a refusal is a rejected promise, as TypeORM's own errors are.
+  #rowWrite<T>(target: EntityTarget<ObjectLiteral>, criteria: unknown, operation: string, deletes: boolean, run: () => Promise<T>): Promise<T> {
     try {
-      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'softDelete', true);
-      return super.softDelete(target, criteria);
+      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, operation, deletes);
+      return run();
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  override restore<Entity extends ObjectLiteral>(target: EntityTarget<Entity>, criteria: Parameters<EntityManager['restore']>[1]): Promise<UpdateResult> {
-    try {
-      assertTenantRowWrite(this.scope, this.dataSource.getMetadata(target), criteria, 'restore', false);
-      return super.restore(target, criteria);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
 
 
   /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */

@@ -234,17 +234,7 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   // persistence through `runner.manager.insert`, a query builder): folded into a one-row insert, or
   // one check statement before it (reference-query.ts). Inside the binding: once per execution.
   override executeBound(): Promise<any> {
-    let check: ReferenceCheck | undefined;
-    try {
-      check = insertReferenceCheck(this, () => this.getValueSets());
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (!check) return super.executeBound();
-    return check.verify(usableRunner(this)).then(() => {
-      this[WRITE_PLAN] = { checked: check } satisfies ReferencePlan;
-      return super.executeBound();
-    });
+    return afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
   }
 
   // (A promise chain rather than an async method: one promise less on every insert.)
@@ -275,6 +265,25 @@ interface ReferencePlan {
 
 function planOf(qb: ScopeCarrier): ReferencePlan | undefined {
   return qb[WRITE_PLAN] as ReferencePlan | undefined;
+}
+
+/**
+ * Plans a write's reference check (`plan`, which may refuse at once) and runs the statement
+ * (`run`): at once when nothing is to be asked first, else after the check, with the checked rows
+ * recorded for the render.
+ */
+function afterReferenceCheck(qb: AnyQueryBuilder & ScopeCarrier, plan: () => ReferenceCheck | undefined, run: () => Promise<any>): Promise<any> {
+  let check: ReferenceCheck | undefined;
+  try {
+    check = plan();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (!check) return run();
+  return check.verify(usableRunner(qb)).then(() => {
+    qb[WRITE_PLAN] = { checked: check } satisfies ReferencePlan;
+    return run();
+  });
 }
 
 /** The check an update must run first for the relations it sets (none when the database or known rows cover them). */
@@ -442,17 +451,7 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
   // The references the update writes are checked here, whoever built it: a manager's update(),
   // persistence (save() of an existing row, cascades included), relation().set, a query builder.
   override executeBound(): Promise<any> {
-    let check: ReferenceCheck | undefined;
-    try {
-      check = updateReferenceCheck(this);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (!check) return super.executeBound();
-    return check.verify(usableRunner(this)).then(() => {
-      this[WRITE_PLAN] = { checked: check } satisfies ReferencePlan;
-      return super.executeBound();
-    });
+    return afterReferenceCheck(this, () => updateReferenceCheck(this), () => super.executeBound());
   }
 
   // A composite tenant key refusing a relation set to another tenant's row: a TenantMismatchError.
