@@ -9,6 +9,7 @@ import { type ReferenceCheck, referenceMismatch } from './reference-guard.js';
 import { findForeignReference, isExactId, type References } from './reference-query.js';
 import { refused } from './refusal.js';
 import { statementMayFail } from './operation-transactions.js';
+import { foldAllowed } from './fold-blockers.js';
 import { withScope } from './scope-carrier.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopedEntity, ScopeRegistry } from './scope-registry.js';
@@ -69,10 +70,22 @@ export function foldableReferences(scope: ScopeContext, check: ReferenceCheck, r
 
 /**
  * Whether one insert of `valueSets` into `scoped`, on `runner`, can fold its reference check: one
- * plain row, and a refusal that may fail the statement (not inside a PostgreSQL transaction of the
- * caller's: operation-transactions.ts).
+ * plain row, a refusal that may fail the statement (not inside a PostgreSQL transaction of the
+ * caller's: operation-transactions.ts), and a table with nothing that could fill in the tenant
+ * column the check leaves NULL (fold-blockers.ts; on PostgreSQL known once the catalog was asked).
  */
 export function canFold(
+  scope: ScopeContext,
+  scoped: ScopedEntity,
+  valueSets: readonly ObjectLiteral[],
+  map: InsertQueryBuilder<ObjectLiteral>['expressionMap'],
+  runner: QueryRunner | undefined,
+): boolean {
+  return foldableInsert(scope, scoped, valueSets, map, runner) && foldAllowed(scope.registry, scoped.metadata) === true;
+}
+
+/** `canFold` before the catalog is asked: whether this insert could fold, were its table known to allow it. */
+export function foldableInsert(
   scope: ScopeContext,
   scoped: ScopedEntity,
   valueSets: readonly ObjectLiteral[],

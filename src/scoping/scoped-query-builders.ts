@@ -31,7 +31,8 @@ import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
 import { assertRelationValuesInTenant, needsReferenceCheck, ReferenceCheck } from './reference-guard.js';
-import { canFold, foldableReferences, type FoldedReference, foldedRefusal, foldedTenantValue } from './folded-reference-check.js';
+import { canFold, foldableInsert, foldableReferences, type FoldedReference, foldedRefusal, foldedTenantValue } from './folded-reference-check.js';
+import { foldAllowed, learnFoldBlockers } from './fold-blockers.js';
 import type { ScopedEntity } from './scope-registry.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- TypeORM's own signatures use any */
@@ -234,7 +235,9 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   // persistence through `runner.manager.insert`, a query builder): folded into a one-row insert, or
   // one check statement before it (reference-query.ts). Inside the binding: once per execution.
   override executeBound(): Promise<any> {
-    return afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
+    const checked = () => afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
+    const question = foldCatalogQuestion(this, () => this.getValueSets());
+    return question ? question.then(checked) : checked();
   }
 
   // (A promise chain rather than an async method: one promise less on every insert.)
@@ -346,6 +349,27 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
     return undefined;
   }
   return check;
+}
+
+/**
+ * Before the first insert into a PostgreSQL table that could fold its check: the catalog question
+ * of fold-blockers.ts, on the insert's runner (afterwards a lookup that finds the answer).
+ */
+function foldCatalogQuestion(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: () => ObjectLiteral[]): Promise<void> | undefined {
+  const scope = qb[SCOPE];
+  const scoped = insertTarget(qb);
+  if (!scope?.safe || scope.tenantId === undefined || !scoped || scoped.tenantTable) return undefined;
+  if (foldAllowed(scope.registry, scoped.metadata) !== undefined) return undefined;
+  const runner = usableRunner(qb);
+  if (qb.expressionMap.insertFromSelect) return undefined;
+  let valueSets: ObjectLiteral[];
+  try {
+    valueSets = rows();
+  } catch {
+    return undefined; // the plan refuses it
+  }
+  if (!foldableInsert(scope, scoped, valueSets, qb.expressionMap, runner) || !needsReferenceCheck(scope, scoped.metadata, valueSets)) return undefined;
+  return learnFoldBlockers(scope.registry, scoped.metadata, runner);
 }
 
 /**
