@@ -41,23 +41,28 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       if (typeof args[0] === 'function') args[0] = guardSubQueryFactory(this[SCOPE], args[0], 'select(subquery)');
       return withScope((super.select as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
     }
+    // Another kind of builder: copied straight into the scoped class of that kind (see becomeScoped).
     override insert(): any {
-      return withScope(super.insert(), this[SCOPE]);
+      return becomeScoped(this, 'InsertQueryBuilder', 'insert')?.insert() ?? withScope(super.insert(), this[SCOPE]);
     }
     override update(...args: any[]): any {
-      return withScope((super.update as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
+      const next = becomeScoped(this, 'UpdateQueryBuilder', 'update');
+      return next ? (next.update as (...a: any[]) => AnyQueryBuilder)(...args) : withScope((super.update as (...a: any[]) => AnyQueryBuilder)(...args), this[SCOPE]);
     }
     override delete(): any {
-      return withScope(super.delete(), this[SCOPE]);
+      return becomeScoped(this, 'DeleteQueryBuilder', 'delete')?.delete() ?? withScope(super.delete(), this[SCOPE]);
     }
     override softDelete(): any {
-      return withScope(super.softDelete(), this[SCOPE]);
+      return becomeScoped(this, 'SoftDeleteQueryBuilder', 'soft-delete')?.softDelete() ?? withScope(super.softDelete(), this[SCOPE]);
     }
     override restore(): any {
-      return withScope(super.restore(), this[SCOPE]);
+      return becomeScoped(this, 'SoftDeleteQueryBuilder', 'restore')?.restore() ?? withScope(super.restore(), this[SCOPE]);
     }
     override relation(...args: any[]): any {
-      return withScope((super.relation as (...a: any[]) => AnyQueryBuilder).apply(this, args), this[SCOPE]);
+      const next = becomeScoped(this, 'RelationQueryBuilder', 'relation');
+      return next
+        ? (next.relation as (...a: any[]) => AnyQueryBuilder).apply(next, args)
+        : withScope((super.relation as (...a: any[]) => AnyQueryBuilder).apply(this, args), this[SCOPE]);
     }
 
     override getParameters(): ObjectLiteral {
@@ -246,6 +251,26 @@ export function guardSubQueryFactory(scope: ScopeContext | undefined, target: un
 
 /** The scoped class prototype of each builder kind, filled in by scoped-query-builders.ts. */
 export const scopedPrototypes = new Map<symbol, object>();
+
+/**
+ * TypeORM turns a builder into another kind (`insert()`, `update()`, ...) by copying it into that
+ * kind's class, a clone of its expression map, which withScope would then copy again into the scoped
+ * class. A scoped builder of another kind is copied once, straight into the scoped class of the new
+ * kind (the same constructor TypeORM's copy runs), on which the caller then applies TypeORM's own
+ * method: it finds a builder of its kind and changes that one. (`queryType` is set on the builder
+ * left behind, as TypeORM does.) `undefined` when the builder is of that kind already, or unscoped.
+ */
+function becomeScoped(qb: AnyQueryBuilder & ScopeCarrier, kind: string, queryType: string): AnyQueryBuilder | undefined {
+  const scope = qb[SCOPE];
+  const symbol = Symbol.for(kind);
+  if (!scope || (qb as unknown as Record<string, symbol>)['@instanceof'] === symbol) return undefined;
+  const prototype = scopedPrototypes.get(symbol) as { constructor: new (from: AnyQueryBuilder) => AnyQueryBuilder & ScopeCarrier } | undefined;
+  if (!prototype) return undefined;
+  qb.expressionMap.queryType = queryType as AnyQueryBuilder['expressionMap']['queryType'];
+  const next = new prototype.constructor(qb);
+  next[SCOPE] = scope;
+  return next;
+}
 
 /**
  * Puts a builder under a scope: returns it as (or copied into) the scoped class of

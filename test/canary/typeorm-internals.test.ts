@@ -65,6 +65,29 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     expect((new SelectQueryBuilder(ds).softDelete() as unknown as Record<string, unknown>)['@instanceof']).toBe(Symbol.for('SoftDeleteQueryBuilder'));
   });
 
+  it('becomeScoped (scope-carrier.ts): a kind change copies with the constructor, and on a builder of that kind changes and returns that builder', () => {
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    const kinds: Array<[new (from: QueryBuilder<object>) => QueryBuilder<object>, (qb: QueryBuilder<object>) => QueryBuilder<object>, string]> = [
+      [InsertQueryBuilder, (qb) => qb.insert(), 'insert'],
+      [UpdateQueryBuilder, (qb) => qb.update({ title: 'x' }), 'update'],
+      [DeleteQueryBuilder, (qb) => qb.delete(), 'delete'],
+      [SoftDeleteQueryBuilder as never, (qb) => qb.softDelete(), 'soft-delete'],
+      [SoftDeleteQueryBuilder as never, (qb) => qb.restore(), 'restore'],
+      [RelationQueryBuilder, (qb) => qb.relation('posts'), 'relation'],
+    ];
+    for (const [Kind, change, queryType] of kinds) {
+      // TypeORM's own change: the builder left behind gets the query type, the new one is a copy (its own expression map).
+      const select = new SelectQueryBuilder(ds);
+      const changed = change(select);
+      expect(changed, queryType).toBeInstanceOf(Kind);
+      expect([select.expressionMap.queryType, changed.expressionMap.queryType, changed.expressionMap === select.expressionMap], queryType).toEqual([queryType, queryType, false]);
+      // What becomeScoped relies on: the same method on a copy of that kind changes the copy and returns it.
+      const copy = new Kind(new SelectQueryBuilder(ds));
+      expect(change(copy), queryType).toBe(copy);
+      expect(copy.expressionMap.queryType, queryType).toBe(queryType);
+    }
+  });
+
   it('tenant criterion (scoped-query-builders.ts, upsert-guard.ts): QueryExpressionMap fields it sets during rendering', () => {
     const map = new SelectQueryBuilder(new DataSource({ type: 'better-sqlite3', database: ':memory:' })).expressionMap;
     for (const field of ['extraAppendedAndWhereCondition', 'aliasNamePrefixingEnabled', 'joinAttributes', 'insertColumns', 'wheres', 'aliases']) {
