@@ -318,7 +318,7 @@ export class Tenancy {
    * Checks tenant safety of the schema: unique constraints on scoped tables that
    * do not include the tenant column (from the metadata), on SQLite foreign keys
    * turned off on the connection while composite tenant keys rely on them, on PostgreSQL
-   * BEFORE INSERT row triggers and INSERT rules on scoped tables (`'tenant-trigger'`), and, with
+   * BEFORE INSERT row triggers (partitions too), INSERT rules and views in place of scoped tables (`'tenant-trigger'`), and, with
    * `rowLevelSecurity`, everything `tenancy.rls.verify()` checks in the database.
    */
   async verify(): Promise<{ ok: boolean; problems: Array<KeyProblem | RowLevelSecurityProblem> }> {

@@ -56,6 +56,26 @@ class FbRuled {
   tenantId!: number;
 }
 
+/** A partitioned table (by tenant): the trigger sits on the partition the row is routed to. */
+@TenantScoped()
+@Entity('fb_parted')
+class FbParted {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() title!: string;
+  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
+  tenantId!: number;
+}
+
+/** A view in the table's place, whose INSTEAD OF trigger writes the base table. */
+@TenantScoped()
+@Entity('fb_viewed')
+class FbViewed {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() title!: string;
+  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
+  tenantId!: number;
+}
+
 /** Nothing of the kind: folds. */
 @TenantScoped()
 @Entity('fb_plain')
@@ -66,8 +86,8 @@ class FbPlain {
   tenantId!: number;
 }
 
-const entities = [FbTenant, FbProject, FbFilled, FbDisabled, FbRuled, FbPlain];
-type Target = typeof FbFilled | typeof FbDisabled | typeof FbRuled | typeof FbPlain;
+const entities = [FbTenant, FbProject, FbFilled, FbDisabled, FbRuled, FbParted, FbViewed, FbPlain];
+type Target = typeof FbFilled | typeof FbDisabled | typeof FbRuled | typeof FbParted | typeof FbViewed | typeof FbPlain;
 
 describe.skipIf(!databaseKinds().includes('postgres'))('a table whose tenant column a trigger or rule could fill in (postgres)', () => {
   let db: TestDatabase;
@@ -96,6 +116,22 @@ describe.skipIf(!databaseKinds().includes('postgres'))('a table whose tenant col
     await setup.query('CREATE TRIGGER fb_fill BEFORE INSERT ON fb_disabled FOR EACH ROW EXECUTE FUNCTION fb_fill_tenant()');
     await setup.query('ALTER TABLE fb_disabled DISABLE TRIGGER fb_fill');
     await setup.query('CREATE RULE fb_notify AS ON INSERT TO fb_ruled DO ALSO NOTIFY fb_ruled_changed');
+    // fb_parted becomes a table partitioned by tenant, with a default partition that fills in the tenant.
+    await setup.query('DROP TABLE fb_parted');
+    await setup.query(
+      'CREATE TABLE fb_parted (id serial, title varchar NOT NULL, project_id integer NOT NULL REFERENCES fb_projects (id), ' +
+        'tenant_id integer NOT NULL REFERENCES fb_tenants (id), PRIMARY KEY (id, tenant_id)) PARTITION BY LIST (tenant_id)',
+    );
+    await setup.query('CREATE TABLE fb_parted_rest PARTITION OF fb_parted DEFAULT');
+    await setup.query('CREATE TRIGGER fb_fill BEFORE INSERT ON fb_parted_rest FOR EACH ROW EXECUTE FUNCTION fb_fill_tenant()');
+    // fb_viewed becomes a view over a table of the same shape; its INSTEAD OF trigger fills in the tenant.
+    await setup.query('ALTER TABLE fb_viewed RENAME TO fb_viewed_base');
+    await setup.query('CREATE VIEW fb_viewed AS SELECT * FROM fb_viewed_base');
+    await setup.query(
+      `CREATE FUNCTION fb_view_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO fb_viewed_base (title, project_id, tenant_id) ` +
+        `VALUES (NEW.title, NEW.project_id, coalesce(NEW.tenant_id, ${t1})) RETURNING id INTO NEW.id; RETURN NEW; END $$`,
+    );
+    await setup.query('CREATE TRIGGER fb_view_insert INSTEAD OF INSERT ON fb_viewed FOR EACH ROW EXECUTE FUNCTION fb_view_insert()');
 
     ds = new DataSource({ ...db.options, entities, logger: log, logging: true } as never);
     tenancy = new Tenancy(ds, { defaultManager: 'unscoped' });
@@ -117,6 +153,8 @@ describe.skipIf(!databaseKinds().includes('postgres'))('a table whose tenant col
     ['fb_filled', FbFilled, 'a BEFORE INSERT trigger that fills in a NULL tenant column'],
     ['fb_disabled', FbDisabled, 'the same trigger, disabled'],
     ['fb_ruled', FbRuled, 'an INSERT rule'],
+    ['fb_parted', FbParted, 'a trigger on the partition the row is routed to'],
+    ['fb_viewed', FbViewed, 'a view whose INSTEAD OF trigger fills in the tenant'],
   ] as const) {
     it(`${what}: another tenant's project is refused on every write path, nothing written; the table takes the separate check`, async () => {
       for (const [name, write] of writes) {
@@ -134,13 +172,25 @@ describe.skipIf(!databaseKinds().includes('postgres'))('a table whose tenant col
         expect(log.matching(/^\s*INSERT\b[\s\S]*tenancy_ref_0/i), name).toEqual([]);
       }
       // The trigger really fills the column in: without the check, the row would have been written.
-      if (target === FbFilled) {
-        await setup.query(`INSERT INTO fb_filled (title, project_id, tenant_id) VALUES ('raw', ${theirs}, NULL)`);
-        expect(Number((await setup.query(`SELECT tenant_id FROM fb_filled WHERE title = 'raw'`))[0].tenant_id)).toBe(t1);
-        await setup.query(`DELETE FROM fb_filled WHERE title = 'raw'`);
+      if (target !== FbDisabled && target !== FbRuled) {
+        await setup.query(`INSERT INTO ${table} (title, project_id, tenant_id) VALUES ('raw', ${theirs}, NULL)`);
+        expect(Number((await setup.query(`SELECT tenant_id FROM ${table} WHERE title = 'raw'`))[0].tenant_id)).toBe(t1);
+        await setup.query(`DELETE FROM ${table === 'fb_viewed' ? 'fb_viewed_base' : table} WHERE title = 'raw'`);
       }
     });
   }
+
+  it("tenancy.verify() reports each of them as 'tenant-trigger', and not the plain table", async () => {
+    const report = await tenancy.verify();
+    expect(report.problems.map((p) => [p.kind, p.subject])).toEqual([
+      ['tenant-trigger', 'fb_disabled(fb_fill)'],
+      ['tenant-trigger', 'fb_filled(fb_fill)'],
+      ['tenant-trigger', 'fb_parted(fb_fill on fb_parted_rest)'],
+      ['tenant-trigger', 'fb_ruled(fb_notify)'],
+      ['tenant-trigger', 'fb_viewed(relkind v)'],
+    ]);
+    expect(report.problems.at(-1)!.message).toMatch(/not an ordinary table \(relkind v/);
+  });
 
   it('a table with none of these folds its check into the INSERT, after one catalog question for the table', async () => {
     log.clear();

@@ -4,12 +4,13 @@ import type { ScopeRegistry } from '../scoping/scope-registry.js';
  * A key problem: a unique constraint on a scoped table that does not include the tenant column
  * (`'global-unique'`), SQLite foreign keys off on the DataSource's connection while the schema
  * has composite tenant keys (`'foreign-keys-off'`), or, on PostgreSQL, a BEFORE INSERT row trigger
- * or an INSERT rule on a scoped table that could fill in the tenant column the in-statement reference
- * check leaves NULL, so that the table's inserts take a separate check (`'tenant-trigger'`).
+ * (on the table or a partition), an INSERT rule, or a view or foreign table in place of a scoped table,
+ * which could fill in the tenant column the in-statement reference check leaves NULL, so that the
+ * table's inserts take a separate check (`'tenant-trigger'`).
  */
 export interface KeyProblem {
   readonly kind: 'global-unique' | 'foreign-keys-off' | 'tenant-trigger';
-  /** `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked; for `'tenant-trigger'` `table(trigger or rule)`. */
+  /** `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked; for `'tenant-trigger'` `table(trigger)`, `table(trigger on partition)`, `table(rule)` or `table(relkind v)`. */
   readonly subject: string;
   readonly message: string;
 }

@@ -1,44 +1,36 @@
 import type { DataSource } from 'typeorm';
 import { canFoldReferences } from '../scoping/folded-reference-check.js';
-import { ROW_BEFORE_INSERT } from '../scoping/fold-blockers.js';
+import { foldBlockerQuery, regclassName } from '../scoping/fold-blockers.js';
 import type { ScopeRegistry } from '../scoping/scope-registry.js';
 import type { KeyProblem } from './verify-keys.js';
 
 /**
  * A one-row insert on PostgreSQL checks its references inside the statement: a reference outside the
  * tenant leaves the tenant column NULL, and the database refuses the row (folded-reference-check.ts).
- * A row-level BEFORE INSERT trigger of the application on a scoped table could fill that NULL in, and
- * an INSERT rule could rewrite the statement. Such a table takes the separate check at run time
- * (fold-blockers.ts asks the catalog before a table's first folded insert); reported here as
- * `'tenant-trigger'` all the same: it costs that table's inserts a statement, and a trigger or rule
+ * What could fill that NULL in — a row-level BEFORE INSERT trigger on a scoped table or on one of its
+ * partitions, an INSERT rule, a view or foreign table in the table's place — makes the table take the
+ * separate check at run time (fold-blockers.ts asks the catalog before a table's first folded insert).
+ * Reported here as `'tenant-trigger'` all the same: it costs that table's inserts a statement, and one
  * added while the application runs is not seen until it restarts.
  */
 export async function verifyTenantTriggers(dataSource: DataSource, registry: ScopeRegistry): Promise<KeyProblem[]> {
   if (!canFoldReferences(registry) || dataSource.driver.options.type !== 'postgres') return [];
-  const tables = [...registry.scopedEntities].map(({ metadata }) =>
-    metadata.schema ? `${dataSource.driver.escape(metadata.schema)}.${dataSource.driver.escape(metadata.tableName)}` : dataSource.driver.escape(metadata.tableName),
-  );
+  const tables = [...registry.scopedEntities].map(({ metadata }) => regclassName(registry, metadata));
   if (tables.length === 0) return [];
-  const rows = (await dataSource.query(
-    `SELECT c.relname AS "table", t.tgname AS "trigger", 'trigger' AS "kind"
-       FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-      WHERE NOT t.tgisinternal AND (t.tgtype & ${ROW_BEFORE_INSERT}) = ${ROW_BEFORE_INSERT}
-        AND t.tgrelid IN (SELECT to_regclass(name) FROM unnest($1::text[]) AS name)
-     UNION ALL
-     SELECT c.relname, r.rulename, 'rule'
-       FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
-      WHERE r.ev_type = '3' AND r.ev_class IN (SELECT to_regclass(name) FROM unnest($1::text[]) AS name)
-      ORDER BY 1, 2`,
-    [tables],
-  )) as Array<{ table: string; trigger: string; kind: 'trigger' | 'rule' }>;
-  return rows.map(({ table, trigger, kind }) => ({
+  const rows = (await dataSource.query(foldBlockerQuery(false), [tables])) as Array<{ table: string; name: string; kind: 'trigger' | 'rule' | 'relation' }>;
+  const what = { trigger: 'the BEFORE INSERT trigger', rule: 'the INSERT rule', relation: 'relkind' } as const;
+  return rows.map(({ table, name, kind }) => ({
     kind: 'tenant-trigger' as const,
-    subject: `${table}(${trigger})`,
+    subject: `${table}(${kind === 'relation' ? `relkind ${name}` : name})`,
     message:
-      (kind === 'rule' ? `${table} has the INSERT rule ${trigger}. ` : `${table} has the BEFORE INSERT trigger ${trigger}. `) +
+      (kind === 'relation'
+        ? `${table} is not an ordinary table (relkind ${name}: a view or a foreign table). `
+        : `${table} has ${what[kind]} ${name}. `) +
       'A one-row insert through a tenant manager checks its references inside the statement and relies on the tenant column staying NULL ' +
       "when a reference is not the tenant's, which this could change: inserts into this table take a separate check statement instead " +
-      '(decided once per table when the application first inserts into it). Make the trigger leave a NULL tenant column alone ' +
-      '(or drop it; then restart), or use compositeKeys for the relations of this table.',
+      '(decided once per table when the application first inserts into it). ' +
+      (kind === 'relation'
+        ? 'Map the entity to the table itself, or use compositeKeys for the relations of this table.'
+        : 'Make it leave a NULL tenant column alone (or drop it; then restart), or use compositeKeys for the relations of this table.'),
   }));
 }

@@ -4,14 +4,47 @@ import type { ScopeRegistry } from './scope-registry.js';
 
 // A folded reference check (folded-reference-check.ts) relies on the tenant column staying NULL when
 // a reference is not the tenant's. On PostgreSQL a row-level BEFORE INSERT trigger can fill it in
-// (`NEW.tenant_id := current_setting(...)`, a common pattern), and an INSERT rule can rewrite the
-// statement: either would let another tenant's reference through. So before a table's first folded
-// insert the catalog is asked, once per table and Tenancy, and a table that has either takes the
-// separate check. Unknown counts as blocked; any such trigger counts, enabled or not (it can be
-// enabled later). SQLite cannot change NEW in a trigger (and checks NOT NULL before AFTER triggers).
+// (`NEW.tenant_id := current_setting(...)`, a common pattern) — on the table or on the partition a
+// row is routed to —, an INSERT rule can rewrite the statement, and a view (INSTEAD OF triggers, the
+// triggers of its base table) or a foreign table does whatever it does with the row: each would let
+// another tenant's reference through. So before a table's first folded insert the catalog is asked,
+// once per table and Tenancy, and a table with any of them takes the separate check. Unknown counts
+// as blocked (a failed question, a relation the catalog does not find); a trigger counts enabled or
+// not (it can be enabled later). SQLite cannot change NEW in a trigger (and checks NOT NULL before
+// AFTER triggers).
 
 /** pg_trigger.tgtype bits (PostgreSQL's trigger.h): ROW | BEFORE | INSERT. */
-export const ROW_BEFORE_INSERT = 1 | 2 | 4;
+const ROW_BEFORE_INSERT = 1 | 2 | 4;
+
+/**
+ * What could fill in the tenant column of the tables named in `$1` (a text[] of escaped, possibly
+ * schema-qualified names): rows of (table, name, kind), kind `'trigger'` (its name, with the partition
+ * it is on), `'rule'`, `'relation'` (not an ordinary or partitioned table: its relkind), or, with
+ * `missing`, `'missing'` for a name the catalog does not resolve.
+ */
+export function foldBlockerQuery(missing: boolean): string {
+  return `WITH target AS (SELECT to_regclass(name) AS oid, name FROM unnest($1::text[]) AS name)
+    SELECT c.relname AS "table", t.tgname || CASE WHEN p.oid = c.oid THEN '' ELSE ' on ' || p.relname END AS "name", 'trigger' AS "kind"
+      FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid
+      CROSS JOIN LATERAL (SELECT c.oid UNION SELECT relid FROM pg_catalog.pg_partition_tree(c.oid)) AS tree (oid)
+      JOIN pg_catalog.pg_class p ON p.oid = tree.oid
+      JOIN pg_catalog.pg_trigger t ON t.tgrelid = tree.oid
+     WHERE NOT t.tgisinternal AND (t.tgtype & ${ROW_BEFORE_INSERT}) = ${ROW_BEFORE_INSERT}
+    UNION ALL
+    SELECT c.relname, r.rulename, 'rule' FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid JOIN pg_catalog.pg_rewrite r ON r.ev_class = c.oid WHERE r.ev_type = '3'
+    UNION ALL
+    SELECT c.relname, c.relkind::text, 'relation' FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid WHERE c.relkind NOT IN ('r', 'p')` +
+    (missing ? `
+    UNION ALL
+    SELECT target.name, target.name, 'missing' FROM target WHERE target.oid IS NULL` : '') + `
+    ORDER BY 1, 2`;
+}
+
+/** The name `to_regclass` resolves for `metadata`'s table, as the application's statements name it. */
+export function regclassName(registry: ScopeRegistry, metadata: EntityMetadata): string {
+  const escape = (name: string) => registry.dataSource.driver.escape(name);
+  return metadata.schema ? `${escape(metadata.schema)}.${escape(metadata.tableName)}` : escape(metadata.tableName);
+}
 
 const tables = new WeakMap<ScopeRegistry, Map<EntityMetadata, boolean>>();
 const asking = new WeakMap<ScopeRegistry, Map<EntityMetadata, Promise<void>>>();
@@ -62,15 +95,12 @@ async function askOnOwnRunner(registry: ScopeRegistry, metadata: EntityMetadata)
 }
 
 async function ask(registry: ScopeRegistry, metadata: EntityMetadata, runner: QueryRunner): Promise<boolean> {
-  const escape = (name: string) => registry.dataSource.driver.escape(name);
-  const table = metadata.schema ? `${escape(metadata.schema)}.${escape(metadata.tableName)}` : escape(metadata.tableName);
-  const question =
-    `SELECT (EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass($1) AND NOT t.tgisinternal AND (t.tgtype & ${ROW_BEFORE_INSERT}) = ${ROW_BEFORE_INSERT})` +
-    ` OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = to_regclass($1) AND r.ev_type = '3')) AS "blocked"`;
-  if (!runner.isTransactionActive) return blockedBy(await runner.query(question, [table]));
+  const question = foldBlockerQuery(true);
+  const parameters = [[regclassName(registry, metadata)]];
+  if (!runner.isTransactionActive) return blockedBy(await runner.query(question, parameters));
   await runner.query('SAVEPOINT tenancy_fold_catalog');
   try {
-    const rows: unknown = await runner.query(question, [table]);
+    const rows: unknown = await runner.query(question, parameters);
     await runner.query('RELEASE SAVEPOINT tenancy_fold_catalog');
     return blockedBy(rows);
   } catch (error) {
@@ -79,7 +109,7 @@ async function ask(registry: ScopeRegistry, metadata: EntityMetadata, runner: Qu
   }
 }
 
-// Anything but a clear "no" blocks.
+// Anything but an empty answer blocks.
 function blockedBy(rows: unknown): boolean {
-  return !(Array.isArray(rows) && (rows[0] as { blocked?: unknown } | undefined)?.blocked === false);
+  return !(Array.isArray(rows) && rows.length === 0);
 }
