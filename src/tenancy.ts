@@ -28,7 +28,7 @@ import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-securi
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
 import { verifySqliteForeignKeys } from './metadata/verify-foreign-keys.js';
-import { verifyTenantTriggers } from './metadata/verify-triggers.js';
+import { verifyFoldBlockers } from './metadata/verify-fold-blockers.js';
 import { type CitusPlan, citusPlan } from './postgres/citus-sql.js';
 import { SchemaStrategy, type SchemaStrategyOptions } from './strategies/schema-strategy.js';
 import { rowStrategy, type StorageStrategy } from './strategies/storage-strategy.js';
@@ -318,7 +318,8 @@ export class Tenancy {
    * Checks tenant safety of the schema: unique constraints on scoped tables that
    * do not include the tenant column (from the metadata), on SQLite foreign keys
    * turned off on the connection while composite tenant keys rely on them, on PostgreSQL
-   * BEFORE INSERT row triggers (partitions too), INSERT rules and views in place of scoped tables (`'tenant-trigger'`), and, with
+   * BEFORE INSERT row triggers (partitions too), INSERT rules and views in place of scoped tables, on SQLite
+   * triggers and views (`'tenant-trigger'`), tenant columns the database lets be NULL (`'tenant-nullable'`), and, with
    * `rowLevelSecurity`, everything `tenancy.rls.verify()` checks in the database.
    */
   async verify(): Promise<{ ok: boolean; problems: Array<KeyProblem | RowLevelSecurityProblem> }> {
@@ -326,7 +327,7 @@ export class Tenancy {
     const problems: Array<KeyProblem | RowLevelSecurityProblem> = [
       ...verifyTenantKeys(registry),
       ...(await verifySqliteForeignKeys(this.dataSource, registry)),
-      ...(await verifyTenantTriggers(this.dataSource, registry)),
+      ...(await verifyFoldBlockers(this.dataSource, registry)),
     ];
     if (this.#rowLevelSecurity) problems.push(...(await this.rls.verify()).problems);
     return { ok: problems.length === 0, problems };

@@ -3,14 +3,18 @@ import type { ScopeRegistry } from '../scoping/scope-registry.js';
 /**
  * A key problem: a unique constraint on a scoped table that does not include the tenant column
  * (`'global-unique'`), SQLite foreign keys off on the DataSource's connection while the schema
- * has composite tenant keys (`'foreign-keys-off'`), or, on PostgreSQL, a BEFORE INSERT row trigger
- * (on the table or a partition), an INSERT rule, or a view or foreign table in place of a scoped table,
- * which could fill in the tenant column the in-statement reference check leaves NULL, so that the
- * table's inserts take a separate check (`'tenant-trigger'`).
+ * has composite tenant keys (`'foreign-keys-off'`), or something that could let a row whose tenant
+ * column the in-statement reference check left NULL through, so that the table's inserts take a
+ * separate check: on PostgreSQL a BEFORE INSERT row trigger (on the table or a partition), an INSERT
+ * rule, a view or foreign table in place of a scoped table; on SQLite any trigger on it, or a view
+ * (`'tenant-trigger'`); a tenant column the database lets be NULL (`'tenant-nullable'`).
  */
 export interface KeyProblem {
-  readonly kind: 'global-unique' | 'foreign-keys-off' | 'tenant-trigger';
-  /** `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked; for `'tenant-trigger'` `table(trigger)`, `table(trigger on partition)`, `table(rule)` or `table(relkind v)`. */
+  readonly kind: 'global-unique' | 'foreign-keys-off' | 'tenant-trigger' | 'tenant-nullable';
+  /**
+   * `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked; for `'tenant-trigger'`
+   * `table(trigger)`, `table(trigger on partition)`, `table(rule)`, `table(view)` or `table(relkind f)`; for `'tenant-nullable'` `table(column)`.
+   */
   readonly subject: string;
   readonly message: string;
 }

@@ -1,29 +1,36 @@
 import type { QueryRunner } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
-import type { ScopeRegistry } from './scope-registry.js';
+import type { ScopedEntity, ScopeRegistry } from './scope-registry.js';
 
-// A folded reference check (folded-reference-check.ts) relies on the tenant column staying NULL when
-// a reference is not the tenant's. On PostgreSQL a row-level BEFORE INSERT trigger can fill it in
-// (`NEW.tenant_id := current_setting(...)`, a common pattern) — on the table or on the partition a
-// row is routed to —, an INSERT rule can rewrite the statement, and a view (INSTEAD OF triggers, the
-// triggers of its base table) or a foreign table does whatever it does with the row: each would let
-// another tenant's reference through. So before a table's first folded insert the catalog is asked,
-// once per table and Tenancy, and a table with any of them takes the separate check. Unknown counts
-// as blocked (a failed question, a relation the catalog does not find); a trigger counts enabled or
-// not (it can be enabled later). SQLite cannot change NEW in a trigger (and checks NOT NULL before
-// AFTER triggers).
+// A folded reference check (folded-reference-check.ts) relies on the database refusing a row whose
+// tenant column came out NULL. What can defeat that, per table:
+// - PostgreSQL: a row-level BEFORE INSERT trigger that fills it in (`NEW.tenant_id :=
+//   current_setting(...)`, a common pattern) — on the table, or on the partition a row is routed
+//   to —, an INSERT rule, a view or foreign table in the table's place;
+// - SQLite: a trigger (a BEFORE INSERT trigger cannot change NEW, but it can insert a row of its own
+//   and RAISE(IGNORE) the original), a view in the table's place;
+// - both: a tenant column the database itself lets be NULL (a schema behind the entities).
+// So before a table's first folded insert the library asks the database, once per table and
+// Tenancy, and a table with any of them takes the separate check. Unknown counts as blocked (a
+// failed question, a table the catalog does not find); a PostgreSQL trigger counts enabled or not
+// (it can be enabled later), a SQLite trigger whatever it does (its timing and event are only in
+// its SQL text).
+
+/** What could let a folded insert's NULL tenant column through. */
+export interface FoldBlocker {
+  readonly table: string;
+  /** The trigger or rule (a PostgreSQL trigger on a partition: `trigger on partition`), the relkind or view, the column. */
+  readonly name: string;
+  readonly kind: 'trigger' | 'rule' | 'relation' | 'nullable' | 'missing';
+}
+
+type Query = (sql: string, parameters: unknown[]) => Promise<unknown>;
 
 /** pg_trigger.tgtype bits (PostgreSQL's trigger.h): ROW | BEFORE | INSERT. */
 const ROW_BEFORE_INSERT = 1 | 2 | 4;
 
-/**
- * What could fill in the tenant column of the tables named in `$1` (a text[] of escaped, possibly
- * schema-qualified names): rows of (table, name, kind), kind `'trigger'` (its name, with the partition
- * it is on), `'rule'`, `'relation'` (not an ordinary or partitioned table: its relkind), or, with
- * `missing`, `'missing'` for a name the catalog does not resolve.
- */
-export function foldBlockerQuery(missing: boolean): string {
-  return `WITH target AS (SELECT to_regclass(name) AS oid, name FROM unnest($1::text[]) AS name)
+// $1: escaped, possibly schema-qualified table names, as the application's statements name them; $2: their tenant columns.
+const postgresQuestion = (missing: boolean) => `WITH target AS (SELECT to_regclass(name) AS oid, name, tenant_column FROM unnest($1::text[], $2::text[]) AS x (name, tenant_column))
     SELECT c.relname AS "table", t.tgname || CASE WHEN p.oid = c.oid THEN '' ELSE ' on ' || p.relname END AS "name", 'trigger' AS "kind"
       FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid
       CROSS JOIN LATERAL (SELECT c.oid UNION SELECT relid FROM pg_catalog.pg_partition_tree(c.oid)) AS tree (oid)
@@ -33,41 +40,79 @@ export function foldBlockerQuery(missing: boolean): string {
     UNION ALL
     SELECT c.relname, r.rulename, 'rule' FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid JOIN pg_catalog.pg_rewrite r ON r.ev_class = c.oid WHERE r.ev_type = '3'
     UNION ALL
-    SELECT c.relname, c.relkind::text, 'relation' FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid WHERE c.relkind NOT IN ('r', 'p')` +
-    (missing ? `
+    SELECT c.relname, c.relkind::text, 'relation' FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid WHERE c.relkind NOT IN ('r', 'p')
+    UNION ALL
+    SELECT c.relname, a.attname, 'nullable' FROM target JOIN pg_catalog.pg_class c ON c.oid = target.oid
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = target.tenant_column
+     WHERE c.relkind IN ('r', 'p') AND NOT a.attnotnull` +
+  (missing ? `
     UNION ALL
     SELECT target.name, target.name, 'missing' FROM target WHERE target.oid IS NULL` : '') + `
     ORDER BY 1, 2`;
+
+// Parameters: the table name for every ?, except the tenant column's (the seventh).
+const sqliteQuestion = `SELECT ? AS "table", name, 'trigger' AS kind FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE
+    UNION ALL SELECT ?, name, 'trigger' FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE
+    UNION ALL SELECT ?, name, 'nullable' FROM pragma_table_info(?) WHERE name = ? AND "notnull" = 0
+      AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE)
+    UNION ALL SELECT name, 'view', 'relation' FROM sqlite_master WHERE type = 'view' AND name = ? COLLATE NOCASE
+    UNION ALL SELECT ?, ?, 'missing' WHERE NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE)`;
+
+/** Whether inserts into this database's tables are asked about (the databases that fold: folded-reference-check.ts). */
+function asksDatabase(registry: ScopeRegistry): 'postgres' | 'sqlite' | undefined {
+  const type = registry.dataSource.driver.options.type;
+  return type === 'postgres' ? 'postgres' : type === 'better-sqlite3' ? 'sqlite' : undefined;
 }
 
-/** The name `to_regclass` resolves for `metadata`'s table, as the application's statements name it. */
-export function regclassName(registry: ScopeRegistry, metadata: EntityMetadata): string {
-  const escape = (name: string) => registry.dataSource.driver.escape(name);
-  return metadata.schema ? `${escape(metadata.schema)}.${escape(metadata.tableName)}` : escape(metadata.tableName);
+/**
+ * What could let a folded insert's NULL tenant column through on the tables of `scoped`, asked with
+ * `query`; with `missing`, a table the database does not find is one too.
+ */
+export async function foldBlockers(registry: ScopeRegistry, scoped: readonly ScopedEntity[], query: Query, missing: boolean): Promise<FoldBlocker[]> {
+  const database = asksDatabase(registry);
+  if (!database || scoped.length === 0) return [];
+  if (database === 'postgres') {
+    const escape = (name: string) => registry.dataSource.driver.escape(name);
+    const names = scoped.map(({ metadata }) => (metadata.schema ? `${escape(metadata.schema)}.${escape(metadata.tableName)}` : escape(metadata.tableName)));
+    return rowsOf(await query(postgresQuestion(missing), [names, scoped.map(({ column }) => column.databaseName)]));
+  }
+  const found: FoldBlocker[] = [];
+  for (const { metadata, column } of scoped) {
+    // A table of an attached database is not looked up there: it takes the separate check.
+    if (metadata.database || metadata.schema) {
+      if (missing) found.push({ table: metadata.tablePath, name: metadata.tablePath, kind: 'missing' });
+      continue;
+    }
+    const t = metadata.tableName;
+    const rows = rowsOf(await query(sqliteQuestion, [t, t, t, t, t, t, column.databaseName, t, t, t, t, t]));
+    found.push(...rows.filter((row) => missing || row.kind !== 'missing'));
+  }
+  return found;
+}
+
+function rowsOf(rows: unknown): FoldBlocker[] {
+  if (!Array.isArray(rows)) throw new TypeError('the catalog question returned no rows');
+  return rows as FoldBlocker[];
 }
 
 const tables = new WeakMap<ScopeRegistry, Map<EntityMetadata, boolean>>();
 const asking = new WeakMap<ScopeRegistry, Map<EntityMetadata, Promise<void>>>();
 
-function needsCatalog(registry: ScopeRegistry): boolean {
-  return registry.dataSource.driver.options.type === 'postgres';
-}
-
-/** Whether an insert into `metadata`'s table may fold its reference check: `undefined` until the catalog was asked. */
+/** Whether an insert into `scoped`'s table may fold its reference check: `undefined` until the database was asked. */
 export function foldAllowed(registry: ScopeRegistry, metadata: EntityMetadata): boolean | undefined {
-  if (!needsCatalog(registry)) return true;
   const known = tables.get(registry)?.get(metadata);
   return known === undefined ? undefined : !known;
 }
 
 /**
- * Asks the catalog whether `metadata`'s table has a row-level BEFORE INSERT trigger or an INSERT rule:
- * on `runner`, the insert's own (never a second connection while it holds one, which a pool of one
- * would never give), or on a runner of its own when the insert has none yet.
- * Inside a transaction the question runs in a savepoint, so that even a failed question (a catalog
- * the role may not read) leaves the transaction usable; a failed question blocks the table for good.
+ * Asks the database what could let a folded insert into `scoped`'s table through: on `runner`, the
+ * insert's own (never a second connection while it holds one, which a pool of one would never give),
+ * or on a runner of its own when the insert has none yet. Inside a PostgreSQL transaction the question
+ * runs in a savepoint, so that even a failed question (a catalog the role may not read) leaves the
+ * transaction usable. A failed question blocks the table for good.
  */
-export function learnFoldBlockers(registry: ScopeRegistry, metadata: EntityMetadata, runner: QueryRunner | undefined): Promise<void> {
+export function learnFoldBlockers(registry: ScopeRegistry, scoped: ScopedEntity, runner: QueryRunner | undefined): Promise<void> {
+  const { metadata } = scoped;
   let pending = asking.get(registry);
   if (!pending) asking.set(registry, (pending = new Map()));
   let question = pending.get(metadata);
@@ -77,7 +122,7 @@ export function learnFoldBlockers(registry: ScopeRegistry, metadata: EntityMetad
       if (!known) tables.set(registry, (known = new Map()));
       known.set(metadata, blocked);
     };
-    question = (runner ? ask(registry, metadata, runner) : askOnOwnRunner(registry, metadata))
+    question = (runner ? ask(registry, scoped, runner) : askOnOwnRunner(registry, scoped))
       .then((blocked) => record(blocked), () => record(true))
       .finally(() => pending.delete(metadata));
     pending.set(metadata, question);
@@ -85,31 +130,26 @@ export function learnFoldBlockers(registry: ScopeRegistry, metadata: EntityMetad
   return question;
 }
 
-async function askOnOwnRunner(registry: ScopeRegistry, metadata: EntityMetadata): Promise<boolean> {
+async function askOnOwnRunner(registry: ScopeRegistry, scoped: ScopedEntity): Promise<boolean> {
   const runner = registry.dataSource.createQueryRunner();
   try {
-    return await ask(registry, metadata, runner);
+    return await ask(registry, scoped, runner);
   } finally {
     await runner.release();
   }
 }
 
-async function ask(registry: ScopeRegistry, metadata: EntityMetadata, runner: QueryRunner): Promise<boolean> {
-  const question = foldBlockerQuery(true);
-  const parameters = [[regclassName(registry, metadata)]];
-  if (!runner.isTransactionActive) return blockedBy(await runner.query(question, parameters));
+async function ask(registry: ScopeRegistry, scoped: ScopedEntity, runner: QueryRunner): Promise<boolean> {
+  const query: Query = (sql, parameters) => runner.query(sql, parameters);
+  // SQLite goes on after a failed statement; PostgreSQL would abort the transaction.
+  if (!runner.isTransactionActive || asksDatabase(registry) === 'sqlite') return (await foldBlockers(registry, [scoped], query, true)).length > 0;
   await runner.query('SAVEPOINT tenancy_fold_catalog');
   try {
-    const rows: unknown = await runner.query(question, parameters);
+    const blockers = await foldBlockers(registry, [scoped], query, true);
     await runner.query('RELEASE SAVEPOINT tenancy_fold_catalog');
-    return blockedBy(rows);
+    return blockers.length > 0;
   } catch (error) {
     await runner.query('ROLLBACK TO SAVEPOINT tenancy_fold_catalog');
     throw error;
   }
-}
-
-// Anything but an empty answer blocks.
-function blockedBy(rows: unknown): boolean {
-  return !(Array.isArray(rows) && rows.length === 0);
 }

@@ -369,7 +369,7 @@ function foldCatalogQuestion(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: (
     return undefined; // the plan refuses it
   }
   if (!foldableInsert(scope, scoped, valueSets, qb.expressionMap, runner) || !needsReferenceCheck(scope, scoped.metadata, valueSets)) return undefined;
-  return learnFoldBlockers(scope.registry, scoped.metadata, runner);
+  return learnFoldBlockers(scope.registry, scoped, runner);
 }
 
 /**
