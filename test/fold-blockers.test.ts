@@ -89,6 +89,16 @@ class FbNullable {
   tenantId!: number;
 }
 
+/** SQLite: its tenant column is NOT NULL ON CONFLICT REPLACE with a default. */
+@TenantScoped()
+@Entity('fb_defaulted')
+class FbDefaulted {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() title!: string;
+  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
+  tenantId!: number;
+}
+
 /** Nothing of the kind: folds. */
 @TenantScoped()
 @Entity('fb_plain')
@@ -99,7 +109,7 @@ class FbPlain {
   tenantId!: number;
 }
 
-const entities = [FbTenant, FbProject, FbFilled, FbDisabled, FbRuled, FbParted, FbViewed, FbNullable, FbPlain];
+const entities = [FbTenant, FbProject, FbFilled, FbDisabled, FbRuled, FbParted, FbViewed, FbNullable, FbDefaulted, FbPlain];
 type Target = (typeof entities)[number];
 
 const OWN = 1;
@@ -143,6 +153,12 @@ async function addBlockers(kind: DatabaseKind, query: (sql: string) => Promise<u
     'CREATE TRIGGER fb_view_insert INSTEAD OF INSERT ON fb_viewed BEGIN ' +
       `INSERT INTO fb_viewed_base (title, project_id, tenant_id) VALUES (NEW.title, NEW.project_id, coalesce(NEW.tenant_id, ${t1})); END`,
   );
+  // A default the column-level ON CONFLICT REPLACE puts in place of a NULL: the row is written with it.
+  await query('DROP TABLE fb_defaulted');
+  await query(
+    'CREATE TABLE fb_defaulted (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, title varchar NOT NULL, project_id integer NOT NULL REFERENCES fb_projects (id), ' +
+      `tenant_id integer NOT NULL ON CONFLICT REPLACE DEFAULT ${t1} REFERENCES fb_tenants (id))`,
+  );
   const [{ sql }] = (await query("SELECT sql FROM sqlite_master WHERE name = 'fb_nullable'")) as Array<{ sql: string }>;
   const nullable = sql.replace('"tenant_id" integer NOT NULL', '"tenant_id" integer');
   if (nullable === sql) throw new Error(`fb_nullable: no NOT NULL tenant column to drop in ${sql}`);
@@ -156,7 +172,13 @@ function blockedTables(kind: DatabaseKind, t1: number): Array<[string, string, T
     ['fb_viewed', 'a view whose INSTEAD OF trigger fills in the tenant', FbViewed, t1],
     ['fb_nullable', 'a tenant column the database lets be NULL', FbNullable, null],
   ];
-  if (kind === 'sqlite') return [['fb_filled', 'a BEFORE INSERT trigger that writes the row itself with a tenant and drops the original', FbFilled, t1], ...common];
+  if (kind === 'sqlite') {
+    return [
+      ['fb_filled', 'a BEFORE INSERT trigger that writes the row itself with a tenant and drops the original', FbFilled, t1],
+      ['fb_defaulted', 'a tenant column whose ON CONFLICT REPLACE puts its default in place of a NULL', FbDefaulted, t1],
+      ...common,
+    ];
+  }
   return [
     ['fb_filled', 'a BEFORE INSERT trigger that fills in a NULL tenant column', FbFilled, t1],
     ['fb_disabled', 'the same trigger, disabled', FbDisabled, undefined],
@@ -176,6 +198,7 @@ const verifyReport: Record<DatabaseKind, Array<[string, string]>> = {
     ['tenant-trigger', 'fb_viewed(relkind v)'],
   ],
   sqlite: [
+    ['tenant-nullable', 'fb_defaulted(tenant_id)'],
     ['tenant-trigger', 'fb_filled(fb_fill)'],
     ['tenant-nullable', 'fb_nullable(tenant_id)'],
     ['tenant-trigger', 'fb_viewed(fb_view_insert)'],

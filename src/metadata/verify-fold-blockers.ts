@@ -27,7 +27,7 @@ export async function verifyFoldBlockers(dataSource: DataSource, registry: Scope
       return {
         kind: 'tenant-nullable',
         subject: `${table}(${name})`,
-        message: `${table}.${name} is nullable in the database, though the entity's tenant column is not: the schema is behind the entities. ${consequence}Run the migration that makes it NOT NULL.`,
+        message: `${table}.${name} is nullable in the database (or, on SQLite, has a default), though the entity's tenant column is not: the schema is behind the entities. ${consequence}Run the migration that makes it NOT NULL without a default.`,
       };
     }
     const what = kind === 'relation' ? `is not an ordinary table (${name === 'view' ? 'a view' : `relkind ${name}: a view or a foreign table`})` : kind === 'rule' ? `has the INSERT rule ${name}` : `has the ${registry.dataSource.driver.options.type === 'postgres' ? 'BEFORE INSERT ' : ''}trigger ${name}`;

@@ -9,7 +9,8 @@ import type { ScopedEntity, ScopeRegistry } from './scope-registry.js';
 //   to —, an INSERT rule, a view or foreign table in the table's place;
 // - SQLite: a trigger (a BEFORE INSERT trigger cannot change NEW, but it can insert a row of its own
 //   and RAISE(IGNORE) the original), a view in the table's place;
-// - both: a tenant column the database itself lets be NULL (a schema behind the entities).
+// - both: a tenant column the database itself lets be NULL (a schema behind the entities); on SQLite
+//   also one with a default, which `NOT NULL ON CONFLICT REPLACE` would put in place of the NULL.
 // So before a table's first folded insert the library asks the database, once per table and
 // Tenancy, and a table with any of them takes the separate check. Unknown counts as blocked (a
 // failed question, a table the catalog does not find); a PostgreSQL trigger counts enabled or not
@@ -53,7 +54,7 @@ const postgresQuestion = (missing: boolean) => `WITH target AS (SELECT to_regcla
 // Parameters: the table name for every ?, except the tenant column's (the seventh).
 const sqliteQuestion = `SELECT ? AS "table", name, 'trigger' AS kind FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE
     UNION ALL SELECT ?, name, 'trigger' FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE
-    UNION ALL SELECT ?, name, 'nullable' FROM pragma_table_info(?) WHERE name = ? AND "notnull" = 0
+    UNION ALL SELECT ?, name, 'nullable' FROM pragma_table_info(?) WHERE name = ? AND ("notnull" = 0 OR dflt_value IS NOT NULL)
       AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE)
     UNION ALL SELECT name, 'view', 'relation' FROM sqlite_master WHERE type = 'view' AND name = ? COLLATE NOCASE
     UNION ALL SELECT ?, ?, 'missing' WHERE NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE)`;
