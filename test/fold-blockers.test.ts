@@ -292,6 +292,33 @@ describe.each(kinds)('a table whose NULL tenant column something could let throu
     expect(await count('fb_plain')).toBe(1 + writes.length);
   });
 
+  itWhen(kind === 'postgres')('first inserts of a table on a pool of one connection: an insert holding the connection does not wait for a question that needs another', async () => {
+    const fresh = new DataSource({ ...db.options, entities, poolSize: 1 } as never);
+    const freshTenancy = new Tenancy(fresh, { defaultManager: 'unscoped' });
+    await fresh.initialize();
+    let waiter: Promise<unknown> | undefined;
+    // While save() holds the only connection (in its transaction, before its INSERT), a second insert of
+    // the table starts: it has no connection yet, so it asks on one of its own and waits for the pool.
+    fresh.subscribers.push({
+      listenTo: () => FbPlain,
+      beforeInsert(event: { entity?: { title?: string } }) {
+        if (event.entity?.title !== 'holder' || waiter) return;
+        waiter = freshTenancy.manager(t1).insert(FbPlain, { title: 'waiter', project: { id: OWN } } as never);
+        return new Promise<void>((resolve) => setTimeout(resolve, 100));
+      },
+    } as never);
+    const within = <T>(work: Promise<T>, what: string) =>
+      Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} still waiting after 5 s`)), 5000))]);
+    try {
+      const before = await count('fb_plain');
+      await within(freshTenancy.manager(t1).save(FbPlain, { title: 'holder', project: { id: OWN } } as never), 'save');
+      await within(waiter!, 'the second insert');
+      expect(await count('fb_plain')).toBe(before + 2);
+    } finally {
+      await fresh.destroy();
+    }
+  });
+
   itWhen(kind === 'postgres')("the question inside save()'s own transaction runs in a savepoint; none inside the caller's transaction", async () => {
     // A fresh Tenancy on the same database: nothing is known about the tables yet.
     const fresh = new DataSource({ ...db.options, entities, logger: log, logging: true } as never);

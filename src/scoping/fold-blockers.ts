@@ -106,26 +106,28 @@ export function foldAllowed(registry: ScopeRegistry, metadata: EntityMetadata): 
 }
 
 /**
- * Asks the database what could let a folded insert into `scoped`'s table through: on `runner`, the
- * insert's own (never a second connection while it holds one, which a pool of one would never give),
- * or on a runner of its own when the insert has none yet. Inside a PostgreSQL transaction the question
- * runs in a savepoint, so that even a failed question (a catalog the role may not read) leaves the
- * transaction usable. A failed question blocks the table for good.
+ * Asks the database what could let a folded insert into `scoped`'s table through, before the table's
+ * first folded insert. An insert that holds a runner asks on it (its own question: waiting for a
+ * question on another connection while holding one could wait forever on a small pool); one that has
+ * none yet asks on a runner of its own, a question the other runner-less inserts of the table share.
+ * Inside a PostgreSQL transaction the question runs in a savepoint, so that even a failed question (a
+ * catalog the role may not read) leaves the transaction usable. A failed question blocks the table,
+ * and a table once found blocked stays blocked.
  */
 export function learnFoldBlockers(registry: ScopeRegistry, scoped: ScopedEntity, runner: QueryRunner | undefined): Promise<void> {
   const { metadata } = scoped;
+  const record = (blocked: boolean) => {
+    let known = tables.get(registry);
+    if (!known) tables.set(registry, (known = new Map()));
+    known.set(metadata, known.get(metadata) === true || blocked);
+  };
+  const asked = (question: Promise<boolean>) => question.then(record, () => record(true));
+  if (runner) return asked(ask(registry, scoped, runner));
   let pending = asking.get(registry);
   if (!pending) asking.set(registry, (pending = new Map()));
   let question = pending.get(metadata);
   if (!question) {
-    const record = (blocked: boolean) => {
-      let known = tables.get(registry);
-      if (!known) tables.set(registry, (known = new Map()));
-      known.set(metadata, blocked);
-    };
-    question = (runner ? ask(registry, scoped, runner) : askOnOwnRunner(registry, scoped))
-      .then((blocked) => record(blocked), () => record(true))
-      .finally(() => pending.delete(metadata));
+    question = asked(askOnOwnRunner(registry, scoped)).finally(() => pending.delete(metadata));
     pending.set(metadata, question);
   }
   return question;
