@@ -71,8 +71,8 @@ export function foldableReferences(scope: ScopeContext, check: ReferenceCheck, r
 /**
  * Whether one insert of `valueSets` into `scoped`, on `runner`, can fold its reference check: one
  * plain row, a refusal that may fail the statement (not inside a PostgreSQL transaction of the
- * caller's: operation-transactions.ts), and a table with nothing that could fill in the tenant
- * column the check leaves NULL (fold-blockers.ts; on PostgreSQL known once the catalog was asked).
+ * caller's: operation-transactions.ts), and a table with nothing that could let a row whose tenant
+ * column the check left NULL through (fold-blockers.ts: known once the database was asked).
  */
 export function canFold(
   scope: ScopeContext,
@@ -84,7 +84,7 @@ export function canFold(
   return foldableInsert(scope, scoped, valueSets, map, runner) && foldAllowed(scope.registry, scoped.metadata) === true;
 }
 
-/** `canFold` before the catalog is asked: whether this insert could fold, were its table known to allow it. */
+/** `canFold` before the database is asked about the table: whether this insert could fold, were its table known to allow it. */
 export function foldableInsert(
   scope: ScopeContext,
   scoped: ScopedEntity,

@@ -236,7 +236,7 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   // one check statement before it (reference-query.ts). Inside the binding: once per execution.
   override executeBound(): Promise<any> {
     const checked = () => afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
-    const question = foldCatalogQuestion(this, () => this.getValueSets());
+    const question = foldBlockersQuestion(this, () => this.getValueSets());
     return question ? question.then(checked) : checked();
   }
 
@@ -352,10 +352,10 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
 }
 
 /**
- * Before the first insert into a PostgreSQL table that could fold its check: the catalog question
- * of fold-blockers.ts, on the insert's runner (afterwards a lookup that finds the answer).
+ * Before the first insert into a table that could fold its check: the question of fold-blockers.ts
+ * (afterwards a lookup that finds the answer).
  */
-function foldCatalogQuestion(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: () => ObjectLiteral[]): Promise<void> | undefined {
+function foldBlockersQuestion(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: () => ObjectLiteral[]): Promise<void> | undefined {
   const scope = qb[SCOPE];
   const scoped = insertTarget(qb);
   if (!scope?.safe || scope.tenantId === undefined || !scoped || scoped.tenantTable) return undefined;
