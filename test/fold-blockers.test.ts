@@ -29,85 +29,53 @@ class FbProject {
   tenantId!: number;
 }
 
-/** Gets a trigger that fills in a NULL tenant column with tenant 1. */
-@TenantScoped()
-@Entity('fb_filled')
-class FbFilled {
+/** Every table under test has this shape: a title and a project (each class its own table). */
+abstract class FbRow {
   @PrimaryGeneratedColumn() id!: number;
   @Column() title!: string;
   @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
   tenantId!: number;
 }
+
+/** Gets a trigger that fills in a NULL tenant column with tenant 1. */
+@TenantScoped()
+@Entity('fb_filled')
+class FbFilled extends FbRow {}
 
 /** The same trigger, disabled (it can be enabled at any time). */
 @TenantScoped()
 @Entity('fb_disabled')
-class FbDisabled {
-  @PrimaryGeneratedColumn() id!: number;
-  @Column() title!: string;
-  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
-  tenantId!: number;
-}
+class FbDisabled extends FbRow {}
 
 /** An INSERT rule. */
 @TenantScoped()
 @Entity('fb_ruled')
-class FbRuled {
-  @PrimaryGeneratedColumn() id!: number;
-  @Column() title!: string;
-  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
-  tenantId!: number;
-}
+class FbRuled extends FbRow {}
 
 /** A partitioned table (by tenant): the trigger sits on the partition the row is routed to. */
 @TenantScoped()
 @Entity('fb_parted')
-class FbParted {
-  @PrimaryGeneratedColumn() id!: number;
-  @Column() title!: string;
-  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
-  tenantId!: number;
-}
+class FbParted extends FbRow {}
 
 /** A view in the table's place, whose INSTEAD OF trigger writes the base table. */
 @TenantScoped()
 @Entity('fb_viewed')
-class FbViewed {
-  @PrimaryGeneratedColumn() id!: number;
-  @Column() title!: string;
-  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
-  tenantId!: number;
-}
+class FbViewed extends FbRow {}
 
 /** Its tenant column is nullable in the database (a schema behind the entities). */
 @TenantScoped()
 @Entity('fb_nullable')
-class FbNullable {
-  @PrimaryGeneratedColumn() id!: number;
-  @Column() title!: string;
-  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
-  tenantId!: number;
-}
+class FbNullable extends FbRow {}
 
 /** SQLite: its tenant column is NOT NULL ON CONFLICT REPLACE with a default. */
 @TenantScoped()
 @Entity('fb_defaulted')
-class FbDefaulted {
-  @PrimaryGeneratedColumn() id!: number;
-  @Column() title!: string;
-  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
-  tenantId!: number;
-}
+class FbDefaulted extends FbRow {}
 
 /** Nothing of the kind: folds. */
 @TenantScoped()
 @Entity('fb_plain')
-class FbPlain {
-  @PrimaryGeneratedColumn() id!: number;
-  @Column() title!: string;
-  @ManyToOne(() => FbProject) @JoinColumn({ name: 'project_id' }) project!: FbProject;
-  tenantId!: number;
-}
+class FbPlain extends FbRow {}
 
 const entities = [FbTenant, FbProject, FbFilled, FbDisabled, FbRuled, FbParted, FbViewed, FbNullable, FbDefaulted, FbPlain];
 type Target = (typeof entities)[number];

@@ -251,8 +251,6 @@ export class TenantEntityManager extends EntityManager {
     }
   }
 
-
-
   /** TypeORM's `preload` reads through the DataSource's default manager; this one reads through this manager. */
   override async preload<Entity extends ObjectLiteral>(entityClass: EntityTarget<Entity>, entityLike: Parameters<EntityManager['preload']>[1]): Promise<Entity | undefined> {
     const metadata = this.dataSource.getMetadata(entityClass);
