@@ -11,7 +11,8 @@ import { SqlLog } from './support/sql-log.js';
 // take the separate check, or another tenant's row would be referenced: on PostgreSQL a BEFORE INSERT
 // row trigger that fills the NULL in (`NEW.tenant_id := current_setting(...)` is a common pattern),
 // on the table or on the partition a row is routed to, an INSERT rule, a view in the table's place;
-// on SQLite a trigger that inserts a row of its own and RAISE(IGNORE)s the original, a view; on both a
+// on SQLite a trigger that inserts a row of its own and RAISE(IGNORE)s the original, a view, an ON
+// CONFLICT clause that replaces or silently drops a row whose tenant column is NULL; on both a
 // tenant column the database lets be NULL. The library asks once per table before its first folded insert.
 
 @TenantEntity()
@@ -72,12 +73,17 @@ class FbNullable extends FbRow {}
 @Entity('fb_defaulted')
 class FbDefaulted extends FbRow {}
 
+/** SQLite: its tenant column is NOT NULL ON CONFLICT IGNORE: a NULL drops the row without an error. */
+@TenantScoped()
+@Entity('fb_ignored')
+class FbIgnored extends FbRow {}
+
 /** Nothing of the kind: folds. */
 @TenantScoped()
 @Entity('fb_plain')
 class FbPlain extends FbRow {}
 
-const entities = [FbTenant, FbProject, FbFilled, FbDisabled, FbRuled, FbParted, FbViewed, FbNullable, FbDefaulted, FbPlain];
+const entities = [FbTenant, FbProject, FbFilled, FbDisabled, FbRuled, FbParted, FbViewed, FbNullable, FbDefaulted, FbIgnored, FbPlain];
 type Target = (typeof entities)[number];
 
 const OWN = 1;
@@ -127,6 +133,14 @@ async function addBlockers(kind: DatabaseKind, query: (sql: string) => Promise<u
     'CREATE TABLE fb_defaulted (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, title varchar NOT NULL, project_id integer NOT NULL REFERENCES fb_projects (id), ' +
       `tenant_id integer NOT NULL ON CONFLICT REPLACE DEFAULT ${t1} REFERENCES fb_tenants (id))`,
   );
+  // NOT NULL whose conflict clause drops the row: the insert "succeeds", writes nothing, and TypeORM
+  // reads the connection's last insert id (another row's) back as the new row's. Spelled with a
+  // comment and a line break inside the clause, as a hand-written schema may be.
+  await query('DROP TABLE fb_ignored');
+  await query(
+    'CREATE TABLE fb_ignored (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, title varchar NOT NULL, project_id integer NOT NULL REFERENCES fb_projects (id), ' +
+      'tenant_id integer NOT NULL on /* drop it */\n  conflict IGNORE REFERENCES fb_tenants (id))',
+  );
   const [{ sql }] = (await query("SELECT sql FROM sqlite_master WHERE name = 'fb_nullable'")) as Array<{ sql: string }>;
   const nullable = sql.replace('"tenant_id" integer NOT NULL', '"tenant_id" integer');
   if (nullable === sql) throw new Error(`fb_nullable: no NOT NULL tenant column to drop in ${sql}`);
@@ -134,9 +148,13 @@ async function addBlockers(kind: DatabaseKind, query: (sql: string) => Promise<u
   await query(nullable);
 }
 
-/** Per database: the tables that take the separate check, what lets the row through, and what a raw NULL insert leaves in the tenant column. */
-function blockedTables(kind: DatabaseKind, t1: number): Array<[string, string, Target, number | null | undefined]> {
-  const common: Array<[string, string, Target, number | null | undefined]> = [
+/**
+ * Per database: the tables that take the separate check, what lets the row through, and what a raw
+ * NULL insert leaves in the tenant column (`'dropped'`: no row, and no error either).
+ */
+type RawNull = number | null | 'dropped' | undefined;
+function blockedTables(kind: DatabaseKind, t1: number): Array<[string, string, Target, RawNull]> {
+  const common: Array<[string, string, Target, RawNull]> = [
     ['fb_viewed', 'a view whose INSTEAD OF trigger fills in the tenant', FbViewed, t1],
     ['fb_nullable', 'a tenant column the database lets be NULL', FbNullable, null],
   ];
@@ -144,6 +162,7 @@ function blockedTables(kind: DatabaseKind, t1: number): Array<[string, string, T
     return [
       ['fb_filled', 'a BEFORE INSERT trigger that writes the row itself with a tenant and drops the original', FbFilled, t1],
       ['fb_defaulted', 'a tenant column whose ON CONFLICT REPLACE puts its default in place of a NULL', FbDefaulted, t1],
+      ['fb_ignored', 'a tenant column whose ON CONFLICT IGNORE drops the row without an error', FbIgnored, 'dropped'],
       ...common,
     ];
   }
@@ -166,8 +185,10 @@ const verifyReport: Record<DatabaseKind, Array<[string, string]>> = {
     ['tenant-trigger', 'fb_viewed(relkind v)'],
   ],
   sqlite: [
+    ['tenant-nullable', 'fb_defaulted(ON CONFLICT)'],
     ['tenant-nullable', 'fb_defaulted(tenant_id)'],
     ['tenant-trigger', 'fb_filled(fb_fill)'],
+    ['tenant-nullable', 'fb_ignored(ON CONFLICT)'],
     ['tenant-nullable', 'fb_nullable(tenant_id)'],
     ['tenant-trigger', 'fb_viewed(fb_view_insert)'],
     ['tenant-trigger', 'fb_viewed(view)'],
@@ -227,7 +248,11 @@ describe.each(kinds)('a table whose NULL tenant column something could let throu
       expect(log.matching(folded), name).toEqual([]);
     }
     // What would have happened: a raw insert with a NULL tenant column is written (with that tenant).
-    if (fills !== undefined) {
+    if (fills === 'dropped') {
+      const before = await count(table);
+      await ds.query(`INSERT INTO ${table} (title, project_id, tenant_id) VALUES ('raw', ${THEIRS}, NULL)`);
+      expect(await count(table)).toBe(before);
+    } else if (fills !== undefined) {
       await ds.query(`INSERT INTO ${table} (title, project_id, tenant_id) VALUES ('raw', ${THEIRS}, NULL)`);
       const [row] = (await ds.query(`SELECT tenant_id FROM ${table} WHERE title = 'raw'`)) as Array<{ tenant_id: unknown }>;
       expect(row && (row.tenant_id === null ? null : Number(row.tenant_id))).toBe(fills === null ? null : t1);

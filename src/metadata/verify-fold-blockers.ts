@@ -12,7 +12,8 @@ import type { KeyProblem } from './verify-keys.js';
  * table's inserts a statement, and one added while the application runs is not seen until it
  * restarts. `'tenant-trigger'`: on PostgreSQL a row-level BEFORE INSERT trigger (on the table or a
  * partition), an INSERT rule, a view or foreign table in the table's place; on SQLite any trigger on
- * the table, or a view. `'tenant-nullable'`: the database lets the tenant column be NULL.
+ * the table, or a view. `'tenant-nullable'`: the database lets the tenant column be NULL, or (SQLite)
+ * gives it a default or has an ON CONFLICT clause, so that a NULL could be replaced or dropped silently.
  */
 export async function verifyFoldBlockers(dataSource: DataSource, registry: ScopeRegistry): Promise<KeyProblem[]> {
   if (!canFoldReferences(registry)) return [];
@@ -23,6 +24,13 @@ export async function verifyFoldBlockers(dataSource: DataSource, registry: Scope
     "when a reference is not the tenant's, which this could change: inserts into this table take a separate check statement instead " +
     '(decided once per table when the application first inserts into it). ';
   return blockers.map(({ table, name, kind }): KeyProblem => {
+    if (kind === 'conflict') {
+      return {
+        kind: 'tenant-nullable',
+        subject: `${table}(${name})`,
+        message: `${table} has an ON CONFLICT clause in its definition: SQLite may replace or silently drop a row whose tenant column is NULL instead of refusing it. ${consequence}Recreate the table without the clause.`,
+      };
+    }
     if (kind === 'nullable') {
       return {
         kind: 'tenant-nullable',

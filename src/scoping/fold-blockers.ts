@@ -10,7 +10,11 @@ import type { ScopedEntity, ScopeRegistry } from './scope-registry.js';
 // - SQLite: a trigger (a BEFORE INSERT trigger cannot change NEW, but it can insert a row of its own
 //   and RAISE(IGNORE) the original), a view in the table's place;
 // - both: a tenant column the database itself lets be NULL (a schema behind the entities); on SQLite
-//   also one with a default, which `NOT NULL ON CONFLICT REPLACE` would put in place of the NULL.
+//   also one with a default, which `NOT NULL ON CONFLICT REPLACE` would put in place of the NULL, and
+//   any ON CONFLICT clause in the table's definition (`NOT NULL ON CONFLICT IGNORE` drops the row
+//   without an error, and the insert would report another row's id as its own). The clause is found
+//   by the word CONFLICT anywhere in the table's SQL: whitespace or comments inside the clause cannot
+//   hide it, and a column so named only costs that table the separate check.
 // So before a table's first folded insert the library asks the database, once per table and
 // Tenancy, and a table with any of them takes the separate check. Unknown counts as blocked (a
 // failed question, a table the catalog does not find); a PostgreSQL trigger counts enabled or not
@@ -22,7 +26,7 @@ export interface FoldBlocker {
   readonly table: string;
   /** The trigger or rule (a PostgreSQL trigger on a partition: `trigger on partition`), the relkind or view, the column. */
   readonly name: string;
-  readonly kind: 'trigger' | 'rule' | 'relation' | 'nullable' | 'missing';
+  readonly kind: 'trigger' | 'rule' | 'relation' | 'nullable' | 'conflict' | 'missing';
 }
 
 type Query = (sql: string, parameters: unknown[]) => Promise<unknown>;
@@ -56,6 +60,8 @@ const sqliteQuestion = `SELECT ? AS "table", name, 'trigger' AS kind FROM sqlite
     UNION ALL SELECT ?, name, 'trigger' FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE
     UNION ALL SELECT ?, name, 'nullable' FROM pragma_table_info(?) WHERE name = ? AND ("notnull" = 0 OR dflt_value IS NOT NULL)
       AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE)
+    UNION ALL SELECT ?, 'ON CONFLICT', 'conflict' WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE AND sql LIKE '%CONFLICT%'
+      UNION ALL SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ? COLLATE NOCASE AND sql LIKE '%CONFLICT%')
     UNION ALL SELECT name, 'view', 'relation' FROM sqlite_master WHERE type = 'view' AND name = ? COLLATE NOCASE
     UNION ALL SELECT ?, ?, 'missing' WHERE NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE)`;
 
@@ -85,7 +91,7 @@ export async function foldBlockers(registry: ScopeRegistry, scoped: readonly Sco
       continue;
     }
     const t = metadata.tableName;
-    const rows = rowsOf(await query(sqliteQuestion, [t, t, t, t, t, t, column.databaseName, t, t, t, t, t]));
+    const rows = rowsOf(await query(sqliteQuestion, [t, t, t, t, t, t, column.databaseName, t, t, t, t, t, t, t, t]));
     found.push(...rows.filter((row) => missing || row.kind !== 'missing'));
   }
   return found;
