@@ -16,7 +16,11 @@ import type { ScopedEntity, ScopeRegistry } from './scope-registry.js';
 //   by the word CONFLICT anywhere in the table's SQL: whitespace or comments inside the clause cannot
 //   hide it, and a column so named only costs that table the separate check.
 // So before a table's first folded insert the library asks the database, once per table and
-// Tenancy, and a table with any of them takes the separate check. Unknown counts as blocked (a
+// Tenancy, and a table with any of them takes the separate check. The same things let an insert
+// succeed without writing its row, so the answer also decides whether the ids an insert reports are
+// rows it wrote (known-rows.ts) and, on SQLite, whether TypeORM's re-select of generated columns by
+// the connection's last insert id may skip the tenant scope (scope-carrier.ts): it is asked before
+// the first insert into any scoped table. Unknown counts as blocked (a
 // failed question, a table the catalog does not find); a PostgreSQL trigger counts enabled or not
 // (it can be enabled later), a SQLite trigger whatever it does (its timing and event are only in
 // its SQL text).

@@ -85,7 +85,7 @@ export function canFold(
 }
 
 /** `canFold` before the database is asked about the table: whether this insert could fold, were its table known to allow it. */
-export function foldableInsert(
+function foldableInsert(
   scope: ScopeContext,
   scoped: ScopedEntity,
   valueSets: readonly ObjectLiteral[],

@@ -3,7 +3,8 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { ScopeContext } from './scope-context.js';
 
 // Rows known to belong to a tenant within one operation or transaction: ids a reference check
-// found in the tenant, and rows the tenant inserted there. A row's tenant never changes (the column
+// found in the tenant, and rows the tenant inserted there (rows an insert wrote, not ids it reported
+// for rows it skipped: scoped-query-builders.ts, wroteReportedRows). A row's tenant never changes (the column
 // is not updatable), so a later check of the same rows (a save's junction rows, ten updates naming
 // one author) needs no new query. Kept per runner object (a view of SQLite's shared runner is one
 // operation's), forgotten when its transaction ends and, per entity, when the tenant deletes rows

@@ -5,6 +5,8 @@ import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf, WRITE_PLAN } from './scope-context.js';
 import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
 import { tenantRunner } from './runner-scope.js';
+import { foldAllowed } from './fold-blockers.js';
+import type { ScopeRegistry } from './scope-registry.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
 import { refused } from './refusal.js';
 
@@ -140,7 +142,7 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       const runner = (super.obtainQueryRunner as () => QueryRunner).call(this);
       const scope = this[SCOPE];
       if (!scope) return runner;
-      const run = tenantRunner(scope.registry, runner, scope, runner !== given, needsRunnerScope(this.expressionMap));
+      const run = tenantRunner(scope.registry, runner, scope, runner !== given, needsRunnerScope(this.expressionMap, scope.registry));
       // A view of a given runner replaces it on the builder, so TypeORM still sees "not ours to release".
       if (runner === given && run !== runner) this.setQueryRunner(run);
       return run;
@@ -211,18 +213,23 @@ export function markContextual<Q extends object>(qb: Q): Q {
  * relation ids or query-strategy relations does (through the DataSource, with the runner); a
  * write may re-select its entities through `runner.manager`. A plain select does not.
  */
-function needsRunnerScope(map: AnyQueryBuilder['expressionMap']): boolean {
+function needsRunnerScope(map: AnyQueryBuilder['expressionMap'], registry: ScopeRegistry): boolean {
   // An update or delete builds nothing on its runner unless it updates entities it was given
   // (persistence: returned columns re-selected); subscribers are checked by tenantRunner itself.
   if (map.queryType === 'update' || map.queryType === 'delete' || map.queryType === 'soft-delete' || map.queryType === 'restore') return map.whereEntities.length > 0;
-  // A one-row insert's only follow-up is the re-select of its generated columns (drivers without
-  // RETURNING) by the id the database gave this very statement: the row it just wrote. Several rows
-  // (SQLite computes their ids from the last one), OR IGNORE and upserts (which may write nothing)
-  // could re-select rows they did not write: scoped.
+  // An insert's only follow-up is the re-select of its generated columns (drivers without
+  // RETURNING) by the id the driver reports. MySQL/MariaDB report the statement's own (none when it
+  // wrote no row), so one plain row re-selects the row it just wrote. SQLite (every driver that
+  // shares one runner) reports last_insert_rowid(): the connection's last inserted row, another
+  // tenant's when the statement wrote none — a trigger's RAISE(IGNORE), an ON CONFLICT IGNORE clause,
+  // a view's INSTEAD OF trigger. There it is scoped unless the database said the table has none of
+  // them (fold-blockers.ts, asked before the table's first insert). Several rows (SQLite computes
+  // their ids from the last one), OR IGNORE and upserts: scoped everywhere.
   if (map.queryType === 'insert') {
     const values = map.valuesSet;
     const oneRow = values !== undefined && values !== null && (!Array.isArray(values) || values.length === 1);
-    return !oneRow || map.onIgnore || !!map.onUpdate;
+    if (!oneRow || map.onIgnore || map.onUpdate) return true;
+    return registry.sharedRunners && !(map.mainAlias?.hasMetadata && foldAllowed(registry, map.mainAlias.metadata) === true);
   }
   if (map.queryType !== 'select') return true;
   return map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);

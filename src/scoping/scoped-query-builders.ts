@@ -31,7 +31,7 @@ import { guardTenantUnchanged, stampTenant } from './write-guard.js';
 import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
 import { assertRelationValuesInTenant, needsReferenceCheck, ReferenceCheck } from './reference-guard.js';
-import { canFold, foldableInsert, foldableReferences, type FoldedReference, foldedRefusal, foldedTenantValue } from './folded-reference-check.js';
+import { canFold, canFoldReferences, foldableReferences, type FoldedReference, foldedRefusal, foldedTenantValue } from './folded-reference-check.js';
 import { foldAllowed, learnFoldBlockers } from './fold-blockers.js';
 import type { ScopedEntity } from './scope-registry.js';
 
@@ -352,24 +352,24 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
 }
 
 /**
- * Before the first insert into a table that could fold its check: the question of fold-blockers.ts
- * (afterwards a lookup that finds the answer).
+ * Before the first insert into any scoped table of a database that folds checks (PostgreSQL,
+ * SQLite; row level), the question of fold-blockers.ts (afterwards a lookup that finds the answer).
+ * Besides whether the table may fold a check, the answer says whether it can drop a row without an
+ * error: only where it cannot are the ids an insert reports rows it wrote (rememberInserted), and on
+ * SQLite may the re-select of generated columns by the connection's last insert id skip the tenant
+ * scope (scope-carrier.ts, needsRunnerScope).
  */
 function foldBlockersQuestion(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: () => ObjectLiteral[]): Promise<void> | undefined {
   const scope = qb[SCOPE];
   const scoped = insertTarget(qb);
   if (!scope?.safe || scope.tenantId === undefined || !scoped || scoped.tenantTable) return undefined;
-  if (foldAllowed(scope.registry, scoped.metadata) !== undefined) return undefined;
-  const runner = usableRunner(qb);
-  if (qb.expressionMap.insertFromSelect) return undefined;
-  let valueSets: ObjectLiteral[];
+  if (foldAllowed(scope.registry, scoped.metadata) !== undefined || !canFoldReferences(scope.registry) || qb.expressionMap.insertFromSelect) return undefined;
   try {
-    valueSets = rows();
+    rows();
   } catch {
-    return undefined; // the plan refuses it
+    return undefined; // the plan refuses it: nothing is sent
   }
-  if (!foldableInsert(scope, scoped, valueSets, qb.expressionMap, runner) || !needsReferenceCheck(scope, scoped.metadata, valueSets)) return undefined;
-  return learnFoldBlockers(scope.registry, scoped, runner);
+  return learnFoldBlockers(scope.registry, scoped, usableRunner(qb));
 }
 
 /**
@@ -442,11 +442,25 @@ function rememberInserted(qb: InsertQueryBuilder<any> & ScopeCarrier, result: an
   // The rows a folded check found are the tenant's too.
   const folded = planOf(qb)?.folded;
   if (folded && runner) for (const { target, id } of folded) rememberIds(runner, qb[SCOPE]!, target, [id]);
-  if (metadata && !scoped.tenantTable && !qb.expressionMap.onUpdate && !metadata.hasMultiplePrimaryKeys && runner) {
+  if (metadata && !scoped.tenantTable && !metadata.hasMultiplePrimaryKeys && runner && wroteReportedRows(qb, scoped)) {
     const key = metadata.primaryColumns[0]!;
     rememberIds(runnerOf(qb), qb[SCOPE]!, metadata, (result?.identifiers ?? []).map((id: ObjectLiteral) => id && key.getEntityValue(id)));
   }
   return result;
+}
+
+/**
+ * Whether the ids an insert reports are rows it wrote. Not after OR IGNORE (a given id, or on SQLite
+ * the connection's last insert id, is reported for a row it skipped: possibly another tenant's) or
+ * an upsert; nor on a table that can drop a row without an error (a trigger, rule, view or, on SQLite,
+ * ON CONFLICT clause: fold-blockers.ts) or that the database was not asked about. MySQL and MariaDB
+ * drop rows only under IGNORE.
+ */
+function wroteReportedRows(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity): boolean {
+  const map = qb.expressionMap;
+  if (map.onIgnore || map.onUpdate) return false;
+  const type = scoped.metadata.connection.driver.options.type;
+  return type === 'mysql' || type === 'mariadb' || foldAllowed(qb[SCOPE]!.registry, scoped.metadata) === true;
 }
 
 function isRowLevelSecurityViolation(error: unknown): boolean {
