@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, DataSource, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryGeneratedColumn } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy, TenantEntity, TenantMismatchError, TenantScoped } from '../src/index.js';
 import { databaseKinds, createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.js';
@@ -31,7 +31,9 @@ abstract class RsRow {
 /** A BEFORE INSERT trigger drops rows titled 'drop' (SQLite: RAISE(IGNORE); PostgreSQL: RETURN NULL). */
 @TenantScoped()
 @Entity('rs_dropped')
-class RsDropped extends RsRow {}
+class RsDropped extends RsRow {
+  @OneToMany(() => RsLink, (link) => link.dropped, { cascade: true }) links?: RsLink[];
+}
 
 /** SQLite: the primary key is ON CONFLICT IGNORE, so an id already taken writes nothing. */
 @TenantScoped()
@@ -53,7 +55,7 @@ class RsPlain extends RsRow {}
 @Entity('rs_links')
 class RsLink {
   @PrimaryGeneratedColumn() id!: number;
-  @ManyToOne(() => RsDropped, { nullable: true }) @JoinColumn({ name: 'dropped_id' }) dropped?: RsDropped;
+  @ManyToOne(() => RsDropped, (dropped) => dropped.links, { nullable: true }) @JoinColumn({ name: 'dropped_id' }) dropped?: RsDropped;
   @ManyToOne(() => RsPlain, { nullable: true }) @JoinColumn({ name: 'plain_id' }) plain?: RsPlain;
   tenantId!: number;
 }
@@ -174,6 +176,7 @@ describe.each(databaseKinds().filter((k) => k !== 'mariadb'))('an insert the tab
       const [row] = (await ds.query(`SELECT max(id) AS id FROM ${table} WHERE tenant_id = ${b}`)) as Array<{ id: number }>;
       return Number(row!.id);
     };
+    const links = async () => Number(((await ds.query('SELECT COUNT(*) AS n FROM rs_links')) as Array<{ n: string }>)[0]!.n);
     /** Each case: an insert that writes nothing yet may report the other tenant's id; resolves to that id and the relation to name it by. */
     type Case = (tx: EntityManagerLike) => Promise<[number, 'dropped' | 'plain']>;
     const cases: Array<[string, Case]> = [
@@ -197,7 +200,15 @@ describe.each(databaseKinds().filter((k) => k !== 'mariadb'))('an insert the tab
         return [id, 'dropped'];
       }]);
     }
-    const links = async () => Number(((await ds.query('SELECT COUNT(*) AS n FROM rs_links')) as Array<{ n: string }>)[0]!.n);
+    // A cascade: save() inserts the row (dropped), then its links with the id it was given back.
+    const crossLinks = async () => Number(((await ds.query(
+      `SELECT COUNT(*) AS n FROM rs_links l JOIN rs_dropped d ON d.id = l.dropped_id WHERE l.tenant_id = ${a} AND d.tenant_id = ${b}`,
+    )) as Array<{ n: string }>)[0]!.n);
+    await theirs('rs_dropped');
+    const linksBefore = await links();
+    await tenancy.manager(a).save(RsDropped, { title: 'drop', links: [{}] }).catch(() => undefined);
+    expect(await crossLinks(), 'save with a cascaded link').toBe(0);
+    expect(await links(), 'save with a cascaded link').toBe(linksBefore);
     for (const [name, insertNothing] of cases) {
       const before = await links();
       const error = await tenancy.manager(a).transaction(async (tx) => {
