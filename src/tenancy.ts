@@ -319,7 +319,7 @@ export class Tenancy {
    * do not include the tenant column (from the metadata), on SQLite foreign keys
    * turned off on the connection while composite tenant keys rely on them, on PostgreSQL
    * BEFORE INSERT row triggers (partitions too), INSERT rules and views in place of scoped tables, on SQLite
-   * triggers and views (`'tenant-trigger'`), tenant columns the database lets be NULL (`'tenant-nullable'`), and, with
+   * triggers and views (`'tenant-trigger'`), tenant columns the database lets be NULL (`'tenant-nullable'`), SQLite tables with ON CONFLICT REPLACE (`'conflict-replace'`), and, with
    * `rowLevelSecurity`, everything `tenancy.rls.verify()` checks in the database.
    */
   async verify(): Promise<{ ok: boolean; problems: Array<KeyProblem | RowLevelSecurityProblem> }> {

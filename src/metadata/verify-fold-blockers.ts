@@ -24,6 +24,16 @@ export async function verifyFoldBlockers(dataSource: DataSource, registry: Scope
     "when a reference is not the tenant's, which this could change: inserts into this table take a separate check statement instead " +
     '(decided once per table when the application first inserts into it). ';
   return blockers.map(({ table, name, kind }): KeyProblem => {
+    if (kind === 'replace') {
+      return {
+        kind: 'conflict-replace',
+        subject: `${table}(${name})`,
+        message:
+          `${table} has an ON CONFLICT REPLACE clause: SQLite resolves a conflict on a unique key by deleting the other row, another tenant's too ` +
+          "(an insert given another tenant's id or unique value deletes that tenant's row). Inserts, updates and soft deletes of it through a tenant manager " +
+          'are refused (UnsafeQueryError). Recreate the table without the clause.',
+      };
+    }
     if (kind === 'conflict') {
       return {
         kind: 'tenant-nullable',

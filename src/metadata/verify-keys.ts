@@ -7,13 +7,14 @@ import type { ScopeRegistry } from '../scoping/scope-registry.js';
  * column the in-statement reference check left NULL through, so that the table's inserts take a
  * separate check: on PostgreSQL a BEFORE INSERT row trigger (on the table or a partition), an INSERT
  * rule, a view or foreign table in place of a scoped table; on SQLite any trigger on it, or a view
- * (`'tenant-trigger'`); a tenant column the database lets be NULL, or on SQLite replace or drop a NULL (`'tenant-nullable'`).
+ * (`'tenant-trigger'`); a tenant column the database lets be NULL, or on SQLite replace or drop a NULL (`'tenant-nullable'`);
+ * a SQLite table with ON CONFLICT REPLACE, whose writes through a tenant manager are refused (`'conflict-replace'`).
  */
 export interface KeyProblem {
-  readonly kind: 'global-unique' | 'foreign-keys-off' | 'tenant-trigger' | 'tenant-nullable';
+  readonly kind: 'global-unique' | 'foreign-keys-off' | 'tenant-trigger' | 'tenant-nullable' | 'conflict-replace';
   /**
    * `table(columns)`; for `'foreign-keys-off'` the tables whose composite keys go unchecked; for `'tenant-trigger'`
-   * `table(trigger)`, `table(trigger on partition)`, `table(rule)`, `table(view)` or `table(relkind f)`; for `'tenant-nullable'` `table(column)` or `table(ON CONFLICT)`.
+   * `table(trigger)`, `table(trigger on partition)`, `table(rule)`, `table(view)` or `table(relkind f)`; for `'tenant-nullable'` `table(column)` or `table(ON CONFLICT)`; for `'conflict-replace'` `table(ON CONFLICT REPLACE)`.
    */
   readonly subject: string;
   readonly message: string;

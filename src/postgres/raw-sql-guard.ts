@@ -183,10 +183,11 @@ export async function assertRawSqlAllowed(sql: string, details: { operation: str
   if (problem) throw refusal(sql, problem, details);
 }
 
-// Statements TypeORM and the binding itself send on a bound connection: transaction control
-// and the binding statements. Compared as whole texts; raw SQL from users never reaches
+// Statements TypeORM and the library send on a bound connection: transaction control (TypeORM's
+// savepoints, and the one the library's catalog question runs in: fold-blockers.ts) and the
+// binding statements. Compared as whole texts; raw SQL from users never reaches
 // this exemption (it is vetted before it is sent, with none).
-const ownStatements = /^(START TRANSACTION|COMMIT|ROLLBACK|(RELEASE |ROLLBACK TO )?SAVEPOINT typeorm_\d+|SET TRANSACTION ISOLATION LEVEL (READ UNCOMMITTED|READ COMMITTED|REPEATABLE READ|SERIALIZABLE)|SELECT set_config\(\$1, \$2, true\)(, set_config\(\$\d+, \$\d+, true\))*|SELECT current_setting\('role'\) AS role)$/;
+const ownStatements = /^(START TRANSACTION|COMMIT|ROLLBACK|(RELEASE |ROLLBACK TO )?SAVEPOINT (typeorm_\d+|tenancy_fold_catalog)|SET TRANSACTION ISOLATION LEVEL (READ UNCOMMITTED|READ COMMITTED|REPEATABLE READ|SERIALIZABLE)|SELECT set_config\(\$1, \$2, true\)(, set_config\(\$\d+, \$\d+, true\))*|SELECT current_setting\('role'\) AS role)$/;
 
 /**
  * Vets every statement sent on a bound connection (TypeORM's own and fragments users put in

@@ -30,7 +30,7 @@ export interface FoldBlocker {
   readonly table: string;
   /** The trigger or rule (a PostgreSQL trigger on a partition: `trigger on partition`), the relkind or view, the column. */
   readonly name: string;
-  readonly kind: 'trigger' | 'rule' | 'relation' | 'nullable' | 'conflict' | 'missing';
+  readonly kind: 'trigger' | 'rule' | 'relation' | 'nullable' | 'conflict' | 'replace' | 'missing';
 }
 
 type Query = (sql: string, parameters: unknown[]) => Promise<unknown>;
@@ -64,8 +64,8 @@ const sqliteQuestion = `SELECT ? AS "table", name, 'trigger' AS kind FROM sqlite
     UNION ALL SELECT ?, name, 'trigger' FROM sqlite_temp_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE
     UNION ALL SELECT ?, name, 'nullable' FROM pragma_table_info(?) WHERE name = ? AND ("notnull" = 0 OR dflt_value IS NOT NULL)
       AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE)
-    UNION ALL SELECT ?, 'ON CONFLICT', 'conflict' WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE AND sql LIKE '%CONFLICT%'
-      UNION ALL SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ? COLLATE NOCASE AND sql LIKE '%CONFLICT%')
+    UNION ALL SELECT ?, sql, 'conflict' FROM (SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE
+      UNION ALL SELECT sql FROM sqlite_temp_master WHERE type = 'table' AND name = ? COLLATE NOCASE) WHERE sql LIKE '%CONFLICT%'
     UNION ALL SELECT name, 'view', 'relation' FROM sqlite_master WHERE type = 'view' AND name = ? COLLATE NOCASE
     UNION ALL SELECT ?, ?, 'missing' WHERE NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE)`;
 
@@ -89,16 +89,34 @@ export async function foldBlockers(registry: ScopeRegistry, scoped: readonly Sco
   }
   const found: FoldBlocker[] = [];
   for (const { metadata, column } of scoped) {
-    // A table of an attached database is not looked up there: it takes the separate check.
-    if (metadata.database || metadata.schema) {
+    const t = metadata.tableName;
+    // A table of an attached database takes the separate check; only its REPLACE clauses are looked up there.
+    const attached = metadata.database ?? metadata.schema;
+    if (attached) {
       if (missing) found.push({ table: metadata.tablePath, name: metadata.tablePath, kind: 'missing' });
+      const master = `${registry.dataSource.driver.escape(attached)}.sqlite_master`;
+      const rows = rowsOf(await query(`SELECT ? AS "table", sql AS name, 'conflict' AS kind FROM ${master} WHERE type = 'table' AND name = ? COLLATE NOCASE AND sql LIKE '%CONFLICT%'`, [metadata.tablePath, t]));
+      found.push(...rows.flatMap(conflictBlockers).filter((row) => row.kind === 'replace'));
       continue;
     }
-    const t = metadata.tableName;
     const rows = rowsOf(await query(sqliteQuestion, [t, t, t, t, t, t, column.databaseName, t, t, t, t, t, t, t, t]));
-    found.push(...rows.filter((row) => missing || row.kind !== 'missing'));
+    found.push(...rows.flatMap((row) => (row.kind === 'conflict' ? conflictBlockers(row) : [row])).filter((row) => missing || row.kind !== 'missing'));
   }
   return found;
+}
+
+/**
+ * A SQLite table whose definition has an ON CONFLICT clause (`row.name`: its SQL): a blocker, and with
+ * a REPLACE clause on a unique key a second one — SQLite then deletes whatever row an insert or update
+ * conflicts with, another tenant's too. Found by the word REPLACE anywhere after the word CONFLICT,
+ * once `NOT NULL ON CONFLICT REPLACE` (which puts a column's default in place of a NULL, deleting
+ * nothing) is left out: no comment, string or spacing can hide a clause, and a `replace()` in a
+ * default after an IGNORE clause only costs the table a refused write.
+ */
+function conflictBlockers(row: FoldBlocker): FoldBlocker[] {
+  const conflict: FoldBlocker = { table: row.table, name: 'ON CONFLICT', kind: 'conflict' };
+  const sql = String(row.name).replace(/\bNOT\s+NULL\s+ON\s+CONFLICT\s+REPLACE\b/gi, ' ');
+  return /\bCONFLICT\b[\s\S]*\bREPLACE\b/i.test(sql) ? [conflict, { table: row.table, name: 'ON CONFLICT REPLACE', kind: 'replace' }] : [conflict];
 }
 
 function rowsOf(rows: unknown): FoldBlocker[] {
@@ -106,13 +124,27 @@ function rowsOf(rows: unknown): FoldBlocker[] {
   return rows as FoldBlocker[];
 }
 
-const tables = new WeakMap<ScopeRegistry, Map<EntityMetadata, boolean>>();
+/** What the database said about a table: something blocks the fold; a REPLACE clause (SQLite). */
+interface TableAnswer {
+  readonly blocked: boolean;
+  readonly replaces: boolean;
+}
+
+const tables = new WeakMap<ScopeRegistry, Map<EntityMetadata, TableAnswer>>();
 const asking = new WeakMap<ScopeRegistry, Map<EntityMetadata, Promise<void>>>();
 
 /** Whether an insert into `scoped`'s table may fold its reference check: `undefined` until the database was asked. */
 export function foldAllowed(registry: ScopeRegistry, metadata: EntityMetadata): boolean | undefined {
   const known = tables.get(registry)?.get(metadata);
-  return known === undefined ? undefined : !known;
+  return known === undefined ? undefined : !known.blocked;
+}
+
+/**
+ * Whether the table has an ON CONFLICT REPLACE clause (SQLite), which lets a tenant's insert or update
+ * delete another tenant's conflicting row: `undefined` until the database was asked (a failed question: true).
+ */
+export function replacesRows(registry: ScopeRegistry, metadata: EntityMetadata): boolean | undefined {
+  return tables.get(registry)?.get(metadata)?.replaces;
 }
 
 /**
@@ -126,12 +158,17 @@ export function foldAllowed(registry: ScopeRegistry, metadata: EntityMetadata): 
  */
 export function learnFoldBlockers(registry: ScopeRegistry, scoped: ScopedEntity, runner: QueryRunner | undefined): Promise<void> {
   const { metadata } = scoped;
-  const record = (blocked: boolean) => {
+  const record = (blockers: readonly FoldBlocker[] | undefined) => {
     let known = tables.get(registry);
     if (!known) tables.set(registry, (known = new Map()));
-    known.set(metadata, known.get(metadata) === true || blocked);
+    const before = known.get(metadata);
+    known.set(metadata, {
+      blocked: before?.blocked === true || blockers === undefined || blockers.length > 0,
+      // Only SQLite has the clause; a failed question there counts as one.
+      replaces: before?.replaces === true || (asksDatabase(registry) === 'sqlite' && (blockers === undefined || blockers.some((b) => b.kind === 'replace'))),
+    });
   };
-  const asked = (question: Promise<boolean>) => question.then(record, () => record(true));
+  const asked = (question: Promise<readonly FoldBlocker[]>) => question.then(record, () => record(undefined));
   if (runner) return asked(ask(registry, scoped, runner));
   let pending = asking.get(registry);
   if (!pending) asking.set(registry, (pending = new Map()));
@@ -143,7 +180,7 @@ export function learnFoldBlockers(registry: ScopeRegistry, scoped: ScopedEntity,
   return question;
 }
 
-async function askOnOwnRunner(registry: ScopeRegistry, scoped: ScopedEntity): Promise<boolean> {
+async function askOnOwnRunner(registry: ScopeRegistry, scoped: ScopedEntity): Promise<readonly FoldBlocker[]> {
   const runner = registry.dataSource.createQueryRunner();
   try {
     return await ask(registry, scoped, runner);
@@ -152,15 +189,15 @@ async function askOnOwnRunner(registry: ScopeRegistry, scoped: ScopedEntity): Pr
   }
 }
 
-async function ask(registry: ScopeRegistry, scoped: ScopedEntity, runner: QueryRunner): Promise<boolean> {
+async function ask(registry: ScopeRegistry, scoped: ScopedEntity, runner: QueryRunner): Promise<readonly FoldBlocker[]> {
   const query: Query = (sql, parameters) => runner.query(sql, parameters);
   // SQLite goes on after a failed statement; PostgreSQL would abort the transaction.
-  if (!runner.isTransactionActive || asksDatabase(registry) === 'sqlite') return (await foldBlockers(registry, [scoped], query, true)).length > 0;
+  if (!runner.isTransactionActive || asksDatabase(registry) === 'sqlite') return foldBlockers(registry, [scoped], query, true);
   await runner.query('SAVEPOINT tenancy_fold_catalog');
   try {
     const blockers = await foldBlockers(registry, [scoped], query, true);
     await runner.query('RELEASE SAVEPOINT tenancy_fold_catalog');
-    return blockers.length > 0;
+    return blockers;
   } catch (error) {
     await runner.query('ROLLBACK TO SAVEPOINT tenancy_fold_catalog');
     throw error;

@@ -32,7 +32,7 @@ import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
 import { assertRelationValuesInTenant, needsReferenceCheck, ReferenceCheck } from './reference-guard.js';
 import { canFold, canFoldReferences, foldableReferences, type FoldedReference, foldedRefusal, foldedTenantValue } from './folded-reference-check.js';
-import { foldAllowed, learnFoldBlockers } from './fold-blockers.js';
+import { foldAllowed, learnFoldBlockers, replacesRows } from './fold-blockers.js';
 import type { ScopedEntity } from './scope-registry.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- TypeORM's own signatures use any */
@@ -235,7 +235,8 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   // persistence through `runner.manager.insert`, a query builder): folded into a one-row insert, or
   // one check statement before it (reference-query.ts). Inside the binding: once per execution.
   override executeBound(): Promise<any> {
-    const checked = () => afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
+    const checked = () =>
+      refuseReplacingTable(this, insertTarget(this), 'insert') ?? afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
     const question = foldBlockersQuestion(this, () => this.getValueSets());
     return question ? question.then(checked) : checked();
   }
@@ -489,7 +490,10 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
   // The references the update writes are checked here, whoever built it: a manager's update(),
   // persistence (save() of an existing row, cascades included), relation().set, a query builder.
   override executeBound(): Promise<any> {
-    return afterReferenceCheck(this, () => updateReferenceCheck(this), () => super.executeBound());
+    const scoped = updateTarget(this);
+    const checked = () => refuseReplacingTable(this, scoped, 'update') ?? afterReferenceCheck(this, () => updateReferenceCheck(this), () => super.executeBound());
+    const question = replaceQuestion(this, scoped);
+    return question ? question.then(checked) : checked();
   }
 
   // A composite tenant key refusing a relation set to another tenant's row: a TenantMismatchError.
@@ -549,6 +553,50 @@ class ScopedSoftDeleteQueryBuilder extends carryScope(SoftDeleteQueryBuilder as 
     if (this.expressionMap.queryType === 'soft-delete') refuseTenantRowDelete(this, 'softDelete');
     return super.createUpdateExpression();
   }
+
+  // An update of the delete date can conflict on a unique key too.
+  override executeBound(): Promise<any> {
+    const scoped = updateTarget(this);
+    const operation = this.expressionMap.queryType === 'soft-delete' ? 'softDelete' : 'restore';
+    const checked = () => refuseReplacingTable(this, scoped, operation) ?? super.executeBound();
+    const question = replaceQuestion(this, scoped);
+    return question ? question.then(checked) : checked();
+  }
+}
+
+/** The scoped entity an update-kind builder (update, soft delete, restore) writes, if any. */
+function updateTarget(qb: AnyQueryBuilder & ScopeCarrier): ScopedEntity | undefined {
+  const map = qb.expressionMap;
+  const scoped = map.mainAlias?.hasMetadata ? qb[SCOPE]?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
+  return scoped && !scoped.tenantTable ? scoped : undefined;
+}
+
+/**
+ * SQLite (row level): before the first update of a scoped table, the question of fold-blockers.ts —
+ * whether its definition has an ON CONFLICT REPLACE clause (refuseReplacingTable). An insert asks it
+ * anyway (foldBlockersQuestion).
+ */
+function replaceQuestion(qb: AnyQueryBuilder & ScopeCarrier, scoped: ScopedEntity | undefined): Promise<void> | undefined {
+  const scope = qb[SCOPE];
+  if (!scoped || !scope?.safe || scope.tenantId === undefined || !scope.registry.sharedRunners || !canFoldReferences(scope.registry)) return undefined;
+  if (replacesRows(scope.registry, scoped.metadata) !== undefined) return undefined;
+  return learnFoldBlockers(scope.registry, scoped, usableRunner(qb));
+}
+
+/**
+ * A write through the tenant scope into a SQLite table with an ON CONFLICT REPLACE clause: SQLite
+ * resolves a conflict with any row by deleting it, another tenant's too (an insert given another
+ * tenant's id, or its value of a unique column, deletes that tenant's row). Refused (a rejected
+ * promise) before anything is sent; `undefined` for every other table.
+ */
+function refuseReplacingTable(qb: AnyQueryBuilder & ScopeCarrier, scoped: ScopedEntity | undefined, operation: string): Promise<never> | undefined {
+  const scope = qb[SCOPE];
+  if (!scoped || !scope?.safe || replacesRows(scope.registry, scoped.metadata) !== true) return undefined;
+  return Promise.reject(refused(scope, new UnsafeQueryError(
+    `${operation} of ${scoped.metadata.name}: its table ${scoped.metadata.tablePath} has an ON CONFLICT REPLACE clause, so SQLite would delete any row the write ` +
+      "conflicts with on a unique key — another tenant's too. Recreate the table without the clause, or pass { safe: false } on purpose.",
+    { entity: scoped.metadata.name, operation, tenant: scope.tenantId },
+  )));
 }
 
 /** Relation: loads go through the scope-aware loader with this builder's scope. */
