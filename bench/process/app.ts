@@ -152,7 +152,7 @@ export async function runApp(app: AppDefinition): Promise<void> {
     const run = ops[name];
     const probe = inputStream(`${name}-probe`, mainShape, 11)();
     // Counted after a first operation: first-use work (the library asks the database once per table
-    // before its first in-statement reference check) is not per operation.
+    // before its first write) is not per operation.
     await run(inputStream(`${name}-first`, mainShape, 13)());
     const [before, driverBefore] = [logger.count, driver.count];
     await run(probe);

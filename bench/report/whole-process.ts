@@ -78,7 +78,7 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
       `tenant app = the same app through \`tenancy.manager(t)\`, created per operation. Each process: ${first.plan.warmup} warm-up operations, then ` +
       `${first.plan.iterations.toLocaleString('en-US')} operations timed one by one per workload (${first.plan.txIterations} for the transactions); ` +
       `${first.pairs} pairs of processes, alternating (plain, tenant), (tenant, plain), …${first.together ? ', the two processes of a pair at the same time, each pinned to its own CPU (0 and 1, swapped every pair)' : first.pinnedCpu === undefined ? '' : `, every process pinned to CPU ${first.pinnedCpu} (taskset)`}; a figure is the median of the ${first.pairs} process medians. ` +
-      `Statements: per operation, BEGIN/COMMIT included, counted by a TypeORM logger (and at the driver where that differs), after a first operation of the workload (first-use work, such as the library's one question per table before its first in-statement reference check, is not per operation). ` +
+      `Statements: per operation, BEGIN/COMMIT included, counted by a TypeORM logger (and at the driver where that differs), after a first operation of the workload (first-use work, such as the library's one question per table before its first write, is not per operation). ` +
       `CPU per op: the app process's own CPU time (user + system) over the timed loop, per operation — less sensitive to other load on the machine than latency (on PostgreSQL it leaves out the server's work). ` +
       `In-process (b)/(a): the same workload in the interleaved in-process comparison (SQLite there: a WAL file, not memory).`,
     '',

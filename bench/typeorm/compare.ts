@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const names = flags.workload ? workloadNames.filter((w) => w === flags.workload) : workloadNames;
   for (const name of names) {
     // Statements per operation, counted once outside the timing, after a first operation (first-use work,
-    // such as the library's one question per table before its first in-statement reference check, is not per operation).
+    // such as the library's one question per table before its first write, is not per operation).
     const probe = inputStream(`${name}-probe`, shape, 11)();
     const first = inputStream(`${name}-first`, shape, 13)();
     const statements = new Map<string, number>();
