@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy, TenantEntity, TenantScoped, UnsafeQueryError } from '../src/index.js';
@@ -130,3 +133,47 @@ describe('a SQLite table with ON CONFLICT REPLACE', () => {
     expect(report.problems.find((p) => p.kind === 'conflict-replace')!.message).toMatch(/another tenant's too/);
   });
 });
+
+// A table of an attached database (an entity's `database`): its clauses are looked up in that
+// database's master table, under the handle TypeORM attached it with.
+describe('an attached SQLite database', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tenancy-attached-'));
+
+  @TenantScoped({ index: false })
+  @Entity({ name: 'cr_attached', database: path.join(dir, 'other.db') })
+  class CrAttached extends CrRow {}
+
+  @TenantScoped({ index: false })
+  @Entity({ name: 'cr_attached_plain', database: path.join(dir, 'other.db') })
+  class CrAttachedPlain extends CrRow {}
+
+  let ds: DataSource;
+  let tenancy: Tenancy;
+
+  beforeAll(async () => {
+    // TypeORM's synchronize cannot put a foreign key across databases: the tables are made here.
+    ds = new DataSource({ type: 'better-sqlite3', database: path.join(dir, 'main.db'), entities: [CrTenant, CrAttached, CrAttachedPlain] });
+    tenancy = new Tenancy(ds, { defaultManager: 'unscoped' });
+    await ds.initialize();
+    await ds.query('CREATE TABLE cr_tenants (id integer PRIMARY KEY AUTOINCREMENT, name varchar NOT NULL)');
+    await ds.query("INSERT INTO cr_tenants (name) VALUES ('a'), ('b')");
+    const handle = (metadata: { tablePath: string }) => metadata.tablePath.split('.')[0];
+    await ds.query(ddl(`"${handle(ds.getMetadata(CrAttached))}".cr_attached`, 'PRIMARY KEY ON CONFLICT REPLACE AUTOINCREMENT', 'UNIQUE').replace(' REFERENCES cr_tenants (id)', ''));
+    await ds.query(ddl(`"${handle(ds.getMetadata(CrAttachedPlain))}".cr_attached_plain`, 'PRIMARY KEY AUTOINCREMENT', 'UNIQUE').replace(' REFERENCES cr_tenants (id)', ''));
+  });
+  afterAll(async () => {
+    await ds?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a REPLACE clause there is found: writes refused, verify() reports it; a table without one is written as usual', async () => {
+    const theirs = Number((await tenancy.manager(2).createQueryBuilder(CrAttached, 'row', { safe: false }).insert().values({ title: 'b', slug: 'b', tenantId: 2 } as never).execute()).identifiers[0]!.id);
+    await expect(tenancy.manager(1).insert(CrAttached, { id: theirs, title: 'a', slug: 'a' })).rejects.toBeInstanceOf(UnsafeQueryError);
+    expect(await ds.getRepository(CrAttached).count()).toBe(1);
+    await tenancy.manager(1).insert(CrAttachedPlain, { title: 'a', slug: 'a' });
+    expect(await tenancy.manager(1).count(CrAttachedPlain)).toBe(1);
+    const report = await tenancy.verify();
+    expect(report.problems.filter((p) => p.kind === 'conflict-replace').map((p) => p.subject)).toEqual([`${ds.getMetadata(CrAttached).tablePath}(ON CONFLICT REPLACE)`]);
+  });
+});
+

@@ -90,11 +90,13 @@ export async function foldBlockers(registry: ScopeRegistry, scoped: readonly Sco
   const found: FoldBlocker[] = [];
   for (const { metadata, column } of scoped) {
     const t = metadata.tableName;
-    // A table of an attached database takes the separate check; only its REPLACE clauses are looked up there.
-    const attached = metadata.database ?? metadata.schema;
-    if (attached) {
+    // A table of an attached database takes the separate check; only its REPLACE clauses are looked up
+    // there, in the master table of the handle TypeORM attached it under (its table path: `handle.table`).
+    if (metadata.database || metadata.schema) {
       if (missing) found.push({ table: metadata.tablePath, name: metadata.tablePath, kind: 'missing' });
-      const master = `${registry.dataSource.driver.escape(attached)}.sqlite_master`;
+      const handle = metadata.tablePath.endsWith(`.${t}`) ? metadata.tablePath.slice(0, -(t.length + 1)) : undefined;
+      if (handle === undefined) throw new TypeError(`no attached database handle in the table path ${metadata.tablePath}`);
+      const master = `${registry.dataSource.driver.escape(handle)}.sqlite_master`;
       const rows = rowsOf(await query(`SELECT ? AS "table", sql AS name, 'conflict' AS kind FROM ${master} WHERE type = 'table' AND name = ? COLLATE NOCASE AND sql LIKE '%CONFLICT%'`, [metadata.tablePath, t]));
       found.push(...rows.flatMap(conflictBlockers).filter((row) => row.kind === 'replace'));
       continue;
