@@ -130,6 +130,8 @@ function rowsOf(rows: unknown): FoldBlocker[] {
 interface TableAnswer {
   readonly blocked: boolean;
   readonly replaces: boolean;
+  /** The question failed (SQLite: then `replaces` too, unknown counting as yes). */
+  readonly failed: boolean;
 }
 
 const tables = new WeakMap<ScopeRegistry, Map<EntityMetadata, TableAnswer>>();
@@ -143,10 +145,12 @@ export function foldAllowed(registry: ScopeRegistry, metadata: EntityMetadata): 
 
 /**
  * Whether the table has an ON CONFLICT REPLACE clause (SQLite), which lets a tenant's insert or update
- * delete another tenant's conflicting row: `undefined` until the database was asked (a failed question: true).
+ * delete another tenant's conflicting row: `undefined` until the database was asked, `'unknown'` when
+ * the question failed (refused like a yes).
  */
-export function replacesRows(registry: ScopeRegistry, metadata: EntityMetadata): boolean | undefined {
-  return tables.get(registry)?.get(metadata)?.replaces;
+export function replacesRows(registry: ScopeRegistry, metadata: EntityMetadata): boolean | 'unknown' | undefined {
+  const known = tables.get(registry)?.get(metadata);
+  return known?.replaces && known.failed ? 'unknown' : known?.replaces;
 }
 
 /**
@@ -168,6 +172,7 @@ export function learnFoldBlockers(registry: ScopeRegistry, scoped: ScopedEntity,
       blocked: before?.blocked === true || blockers === undefined || blockers.length > 0,
       // Only SQLite has the clause; a failed question there counts as one.
       replaces: before?.replaces === true || (asksDatabase(registry) === 'sqlite' && (blockers === undefined || blockers.some((b) => b.kind === 'replace'))),
+      failed: before?.failed === true || blockers === undefined,
     });
   };
   const asked = (question: Promise<readonly FoldBlocker[]>) => question.then(record, () => record(undefined));

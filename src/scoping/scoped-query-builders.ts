@@ -591,9 +591,11 @@ function replaceQuestion(qb: AnyQueryBuilder & ScopeCarrier, scoped: ScopedEntit
  */
 function refuseReplacingTable(qb: AnyQueryBuilder & ScopeCarrier, scoped: ScopedEntity | undefined, operation: string): Promise<never> | undefined {
   const scope = qb[SCOPE];
-  if (!scoped || !scope?.safe || replacesRows(scope.registry, scoped.metadata) !== true) return undefined;
+  const replaces = scoped && scope?.safe ? replacesRows(scope.registry, scoped.metadata) : undefined;
+  if (!scoped || !scope || (replaces !== true && replaces !== 'unknown')) return undefined;
+  const what = replaces === true ? 'has an ON CONFLICT REPLACE clause' : 'could not be asked whether it has an ON CONFLICT REPLACE clause (the catalog question failed)';
   return Promise.reject(refused(scope, new UnsafeQueryError(
-    `${operation} of ${scoped.metadata.name}: its table ${scoped.metadata.tablePath} has an ON CONFLICT REPLACE clause, so SQLite would delete any row the write ` +
+    `${operation} of ${scoped.metadata.name}: its table ${scoped.metadata.tablePath} ${what}; with one, SQLite would delete any row the write ` +
       "conflicts with on a unique key — another tenant's too. Recreate the table without the clause, or pass { safe: false } on purpose.",
     { entity: scoped.metadata.name, operation, tenant: scope.tenantId },
   )));
