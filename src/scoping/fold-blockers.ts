@@ -19,8 +19,9 @@ import type { ScopedEntity, ScopeRegistry } from './scope-registry.js';
 // Tenancy, and a table with any of them takes the separate check. The same things let an insert
 // succeed without writing its row, so the answer also decides whether the ids an insert reports are
 // rows it wrote (known-rows.ts) and, on SQLite, whether TypeORM's re-select of generated columns by
-// the connection's last insert id may skip the tenant scope (scope-carrier.ts): it is asked before
-// the first insert into any scoped table. Unknown counts as blocked (a
+// the connection's last insert id may skip the tenant scope (scope-carrier.ts), and on SQLite whether
+// an ON CONFLICT REPLACE refuses writes: it is asked before a scoped table's first write
+// (scoped-query-builders.ts, tableQuestion). Unknown counts as blocked (a
 // failed question, a table the catalog does not find); a PostgreSQL trigger counts enabled or not
 // (it can be enabled later), a SQLite trigger whatever it does (its timing and event are only in
 // its SQL text).
@@ -141,6 +142,20 @@ const asking = new WeakMap<ScopeRegistry, Map<EntityMetadata, Promise<void>>>();
 export function foldAllowed(registry: ScopeRegistry, metadata: EntityMetadata): boolean | undefined {
   const known = tables.get(registry)?.get(metadata);
   return known === undefined ? undefined : !known.blocked;
+}
+
+/** Whether the database was asked about the table (once per table and Tenancy). */
+export function tableAnswered(registry: ScopeRegistry, metadata: EntityMetadata): boolean {
+  return tables.get(registry)?.get(metadata) !== undefined;
+}
+
+/**
+ * Whether the database said nothing on the table can drop a row without an error (no trigger, rule,
+ * view or ON CONFLICT clause; a nullable tenant column counts too, conservatively): then the ids an
+ * insert reports are rows it wrote. `false` until asked.
+ */
+export function keepsEveryRow(registry: ScopeRegistry, metadata: EntityMetadata): boolean {
+  return foldAllowed(registry, metadata) === true;
 }
 
 /**

@@ -5,7 +5,7 @@ import { inScopedTransaction } from '../postgres/transaction-binding.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, scopeOf, WRITE_PLAN } from './scope-context.js';
 import { assertStringTablesKnown, resolveStringTarget } from './string-targets.js';
 import { tenantRunner } from './runner-scope.js';
-import { foldAllowed } from './fold-blockers.js';
+import { keepsEveryRow } from './fold-blockers.js';
 import type { ScopeRegistry } from './scope-registry.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
 import { refused } from './refusal.js';
@@ -229,7 +229,7 @@ function needsRunnerScope(map: AnyQueryBuilder['expressionMap'], registry: Scope
     const values = map.valuesSet;
     const oneRow = values !== undefined && values !== null && (!Array.isArray(values) || values.length === 1);
     if (!oneRow || map.onIgnore || map.onUpdate) return true;
-    return registry.sharedRunners && !(map.mainAlias?.hasMetadata && foldAllowed(registry, map.mainAlias.metadata) === true);
+    return registry.sharedRunners && !(map.mainAlias?.hasMetadata && keepsEveryRow(registry, map.mainAlias.metadata));
   }
   if (map.queryType !== 'select') return true;
   return map.relationIdAttributes.length > 0 || map.relationLoadStrategy === 'query' || map.aliases.some((a) => a.hasMetadata && a.metadata.relationIds.length > 0);

@@ -32,7 +32,7 @@ import { renderGuardedUpsert } from './upsert-guard.js';
 import { loadRelationInScope } from './relation-loading.js';
 import { assertRelationValuesInTenant, needsReferenceCheck, ReferenceCheck } from './reference-guard.js';
 import { canFold, canFoldReferences, foldableReferences, type FoldedReference, foldedRefusal, foldedTenantValue } from './folded-reference-check.js';
-import { foldAllowed, learnFoldBlockers, replacesRows } from './fold-blockers.js';
+import { keepsEveryRow, learnFoldBlockers, replacesRows, tableAnswered } from './fold-blockers.js';
 import type { ScopedEntity } from './scope-registry.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- TypeORM's own signatures use any */
@@ -235,9 +235,10 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   // persistence through `runner.manager.insert`, a query builder): folded into a one-row insert, or
   // one check statement before it (reference-query.ts). Inside the binding: once per execution.
   override executeBound(): Promise<any> {
+    const scoped = insertTarget(this);
     const checked = () =>
-      refuseReplacingTable(this, insertTarget(this), 'insert') ?? afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
-    const question = foldBlockersQuestion(this, () => this.getValueSets());
+      refuseReplacingTable(this, scoped, 'insert') ?? afterReferenceCheck(this, () => insertReferenceCheck(this, () => this.getValueSets()), () => super.executeBound());
+    const question = insertQuestion(this, scoped, () => this.getValueSets());
     return question ? question.then(checked) : checked();
   }
 
@@ -353,24 +354,29 @@ function insertReferenceCheck(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: 
 }
 
 /**
- * Before the first insert into any scoped table of a database that folds checks (PostgreSQL,
- * SQLite; row level), the question of fold-blockers.ts (afterwards a lookup that finds the answer).
- * Besides whether the table may fold a check, the answer says whether it can drop a row without an
- * error: only where it cannot are the ids an insert reports rows it wrote (rememberInserted), and on
- * SQLite may the re-select of generated columns by the connection's last insert id skip the tenant
- * scope (scope-carrier.ts, needsRunnerScope).
+ * Before a table's first write through the tenant scope (row level, PostgreSQL and SQLite), the
+ * question of fold-blockers.ts, once per table; afterwards nothing. Its answer decides whether an
+ * insert may fold its reference check, whether the ids an insert reports are rows it wrote
+ * (rememberInserted), on SQLite whether the re-select of generated columns by the connection's last
+ * insert id may skip the tenant scope (scope-carrier.ts, needsRunnerScope), and whether the table's
+ * ON CONFLICT REPLACE refuses the write (refuseReplacingTable).
  */
-function foldBlockersQuestion(qb: InsertQueryBuilder<any> & ScopeCarrier, rows: () => ObjectLiteral[]): Promise<void> | undefined {
+function tableQuestion(qb: AnyQueryBuilder & ScopeCarrier, scoped: ScopedEntity | undefined): Promise<void> | undefined {
   const scope = qb[SCOPE];
-  const scoped = insertTarget(qb);
-  if (!scope?.safe || scope.tenantId === undefined || !scoped || scoped.tenantTable) return undefined;
-  if (foldAllowed(scope.registry, scoped.metadata) !== undefined || !canFoldReferences(scope.registry) || qb.expressionMap.insertFromSelect) return undefined;
+  if (!scoped || scoped.tenantTable || !scope?.safe || scope.tenantId === undefined || !canFoldReferences(scope.registry)) return undefined;
+  if (tableAnswered(scope.registry, scoped.metadata)) return undefined;
+  return learnFoldBlockers(scope.registry, scoped, usableRunner(qb));
+}
+
+/** An insert asks before its table's first insert — not an INSERT ... SELECT, nor one its plan refuses (nothing is sent). */
+function insertQuestion(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: ScopedEntity | undefined, rows: () => ObjectLiteral[]): Promise<void> | undefined {
+  if (!scoped || qb.expressionMap.insertFromSelect || tableAnswered(qb[SCOPE]!.registry, scoped.metadata)) return undefined;
   try {
     rows();
   } catch {
-    return undefined; // the plan refuses it: nothing is sent
+    return undefined;
   }
-  return learnFoldBlockers(scope.registry, scoped, usableRunner(qb));
+  return tableQuestion(qb, scoped);
 }
 
 /**
@@ -461,7 +467,7 @@ function wroteReportedRows(qb: InsertQueryBuilder<any> & ScopeCarrier, scoped: S
   const map = qb.expressionMap;
   if (map.onIgnore || map.onUpdate) return false;
   const type = scoped.metadata.connection.driver.options.type;
-  return type === 'mysql' || type === 'mariadb' || foldAllowed(qb[SCOPE]!.registry, scoped.metadata) === true;
+  return type === 'mysql' || type === 'mariadb' || keepsEveryRow(qb[SCOPE]!.registry, scoped.metadata);
 }
 
 function isRowLevelSecurityViolation(error: unknown): boolean {
@@ -492,7 +498,7 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
   override executeBound(): Promise<any> {
     const scoped = updateTarget(this);
     const checked = () => refuseReplacingTable(this, scoped, 'update') ?? afterReferenceCheck(this, () => updateReferenceCheck(this), () => super.executeBound());
-    const question = replaceQuestion(this, scoped);
+    const question = updateQuestion(this, scoped);
     return question ? question.then(checked) : checked();
   }
 
@@ -559,7 +565,7 @@ class ScopedSoftDeleteQueryBuilder extends carryScope(SoftDeleteQueryBuilder as 
     const scoped = updateTarget(this);
     const operation = this.expressionMap.queryType === 'soft-delete' ? 'softDelete' : 'restore';
     const checked = () => refuseReplacingTable(this, scoped, operation) ?? super.executeBound();
-    const question = replaceQuestion(this, scoped);
+    const question = updateQuestion(this, scoped);
     return question ? question.then(checked) : checked();
   }
 }
@@ -571,16 +577,9 @@ function updateTarget(qb: AnyQueryBuilder & ScopeCarrier): ScopedEntity | undefi
   return scoped && !scoped.tenantTable ? scoped : undefined;
 }
 
-/**
- * SQLite (row level): before the first update of a scoped table, the question of fold-blockers.ts —
- * whether its definition has an ON CONFLICT REPLACE clause (refuseReplacingTable). An insert asks it
- * anyway (foldBlockersQuestion).
- */
-function replaceQuestion(qb: AnyQueryBuilder & ScopeCarrier, scoped: ScopedEntity | undefined): Promise<void> | undefined {
-  const scope = qb[SCOPE];
-  if (!scoped || !scope?.safe || scope.tenantId === undefined || !scope.registry.sharedRunners || !canFoldReferences(scope.registry)) return undefined;
-  if (replacesRows(scope.registry, scoped.metadata) !== undefined) return undefined;
-  return learnFoldBlockers(scope.registry, scoped, usableRunner(qb));
+/** An update (soft delete, restore) asks on SQLite only, the one database with ON CONFLICT REPLACE; an insert asks anyway. */
+function updateQuestion(qb: AnyQueryBuilder & ScopeCarrier, scoped: ScopedEntity | undefined): Promise<void> | undefined {
+  return qb[SCOPE]?.registry.sharedRunners ? tableQuestion(qb, scoped) : undefined;
 }
 
 /**
