@@ -8,7 +8,7 @@ import { setBenchKeys } from './lib/keys.js';
 import { machineInfo } from './lib/machine.js';
 import { createBenchDatabase, defaultPgUrl, serverVersion, unreachable } from './lib/postgres-admin.js';
 import { compareProfiles, summarizeWholeProcessProfiles } from './report/profile.js';
-import { type WholeProcessRun, writeWholeProcessOutputs } from './report/whole-process.js';
+import { runVariant, type WholeProcessRun, writeWholeProcessOutputs } from './report/whole-process.js';
 import { currentNode, ensureNode22 } from './lib/node22.js';
 import { profileWholeProcess, runWholeProcess, type WholeProcessResult } from './process/whole-process.js';
 import type { DatabaseReport, PeerResult } from './report/types.js';
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const saveProcessResults = () => {
     mkdirSync(out, { recursive: true });
     const major = runtime.version.slice(1).split('.')[0];
-    const file = `${date}-whole-process-node${major}${flags.keys === 'composite' ? '-composite' : ''}.json`;
+    const file = `${date}-whole-process-node${major}${runVariant(flags)}.json`;
     const totalS = Math.round((Date.now() - started) / 1000);
     // A run of one database keeps the other database's results of the same day (its own machine data).
     const kept = keptResults(path.join(out, file), processResults.map((r) => r.db));
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
           log(`[${db}] profiles in ${path.relative(root, dir)}/${db}-{plain,tenant}/; summary: ${path.relative(root, file)}`);
         } else {
           log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs, ${runtime.version})`);
-          processResults.push(await runWholeProcess({ db, target: pgTarget, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, together: flags.together, runtime }));
+          processResults.push(await runWholeProcess({ db, target: pgTarget, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, together: flags.together, youngMiB: flags.youngMiB, runtime }));
           saveProcessResults();
         }
         continue;
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
       if (!flags.skipProcess) {
         // The whole-process mode: a plain app that never loads the library against the tenant app.
         log(`\n== ${db}: whole process (plain TypeORM app vs the tenant app, ${flags.pairs} alternating pairs)`);
-        processResults.push(await runWholeProcess({ db, target: db === 'postgres' ? target : undefined, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, together: flags.together, runtime }));
+        processResults.push(await runWholeProcess({ db, target: db === 'postgres' ? target : undefined, built, pairs: flags.pairs, quick: flags.quick, iterations: flags.iterations, pin: flags.pin, together: flags.together, youngMiB: flags.youngMiB, runtime }));
         saveProcessResults();
       }
       const peerProblem = peerUnavailable();

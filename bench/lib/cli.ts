@@ -36,6 +36,11 @@ export interface BenchFlags {
   profileDir: string | undefined;
   /** --keys single|composite: the schema's tenant-aware keys (compositeKeys: true for composite); default single. */
   keys: 'single' | 'composite';
+  /**
+   * --young-mib N: both whole-process apps run with V8's young generation fixed (each semi-space N MiB:
+   * --min-semi-space-size = --max-semi-space-size = N), so neither side's timing depends on when V8 grows it.
+   */
+  youngMiB: number | undefined;
 }
 
 export function parseFlags(argv: readonly string[]): BenchFlags {
@@ -60,6 +65,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
     node22: false,
     profileDir: undefined,
     keys: 'single',
+    youngMiB: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -106,6 +112,12 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
         const keys = value();
         if (keys !== 'single' && keys !== 'composite') throw new Error(`--keys single|composite, not ${keys}`);
         flags.keys = keys;
+        break;
+      }
+      case '--young-mib': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error('--young-mib needs a whole number of MiB from 1 to 256');
+        flags.youngMiB = n;
         break;
       }
       case '--profile-dir': flags.profileDir = value(); break;

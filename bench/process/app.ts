@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 import { CaptureLogger } from '../lib/capture-logger.js';
 import { parseFlags, processPlan } from '../lib/cli.js';
@@ -40,6 +41,12 @@ export interface AppWorkloadResult {
   statements: number;
   /** The same counted at the driver: better-sqlite3's verbose callback, pg client.query calls. */
   driverStatements: number;
+  /**
+   * V8's new space (young generation) at the end of the timed loop, MiB. V8 starts it small and grows
+   * it under allocation; a point read on SQLite measured twice as slow in a process whose new space had
+   * not grown (on either side), so the report shows it beside the timings.
+   */
+  newSpaceMiB?: number;
 }
 
 export interface AppResult {
@@ -60,6 +67,8 @@ export interface AppResult {
 }
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
+
+const newSpaceMiB = () => round((getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 2 ** 20, 1);
 
 /** True when promise hooks are on: then every promise gets an async id of its own. */
 async function promiseHooksActive(): Promise<boolean> {
@@ -182,7 +191,7 @@ export async function runApp(app: AppDefinition): Promise<void> {
       for (let i = 0; i < counted; i++) await run(next());
       hook.disable();
       writeFileSync(path.join(flags.profileDir!, `${name}.promises.json`), JSON.stringify({ perOperation: promises / counted }));
-      workloads.push({ name, n: iterations, medianUs: 0, p95Us: 0, meanUs: 0, cpuUs: 0, statements, driverStatements });
+      workloads.push({ name, n: iterations, medianUs: 0, p95Us: 0, meanUs: 0, cpuUs: 0, statements, driverStatements, newSpaceMiB: newSpaceMiB() });
       continue;
     }
 
@@ -202,6 +211,7 @@ export async function runApp(app: AppDefinition): Promise<void> {
       p95Us: round(p95(samples), 2),
       meanUs: round(mean(samples), 2),
       cpuUs: round((cpu.user + cpu.system) / iterations, 2),
+      newSpaceMiB: newSpaceMiB(),
       statements,
       driverStatements,
     });

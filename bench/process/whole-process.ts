@@ -24,6 +24,8 @@ export interface WholeProcessWorkload {
   pairRatioMin: number;
   pairRatioMax: number;
   statements: { plain: number; tenant: number; plainDriver: number; tenantDriver: number };
+  /** V8's new space at the end of the timed loop, MiB, median over each side's processes (absent in older runs). */
+  newSpaceMiB?: { plain: number; tenant: number };
 }
 
 export interface WholeProcessResult {
@@ -38,6 +40,8 @@ export interface WholeProcessResult {
   pinnedCpu?: number;
   /** The two processes of each pair ran at the same time, on CPUs 0 and 1, swapped every pair (--together). */
   together?: boolean;
+  /** Each semi-space of V8's young generation fixed at this many MiB in both apps (--young-mib); absent: V8's default sizing. */
+  youngMiB?: number;
   workloads: WholeProcessWorkload[];
   /** What each side had loaded / switched on (from the last process of each). */
   plain: { libraryModules: number; promiseHooks: boolean; heapUsedMiB: number };
@@ -65,6 +69,8 @@ export async function runWholeProcess(options: {
   pin?: boolean;
   /** --together (SQLite): run the two processes of a pair at the same time, each on its own CPU. */
   together?: boolean;
+  /** --young-mib: fix V8's semi-spaces at this many MiB in both apps. */
+  youngMiB?: number | undefined;
   runtime: NodeRuntime;
 }): Promise<WholeProcessResult> {
   const { db, built, pairs, runtime } = options;
@@ -73,6 +79,8 @@ export async function runWholeProcess(options: {
   const started = Date.now();
   const script = (name: string) => path.join(built, 'process', name);
   const cpu = pinnedCpu(options.pin ?? true);
+  // The same V8 flags on both sides (none by default).
+  const nodeFlags = options.youngMiB ? [`--min-semi-space-size=${options.youngMiB}`, `--max-semi-space-size=${options.youngMiB}`] : [];
   const tmp = path.join(os.tmpdir(), `tenancy-bench-process-${process.pid}`);
   mkdirSync(tmp, { recursive: true });
   try {
@@ -90,7 +98,7 @@ export async function runWholeProcess(options: {
     // the apps write to the one database, so both answer first, before any process has written.
     const answers = new Set<string>();
     if (db === 'postgres') {
-      for (const side of ['plain', 'tenant'] as const) answers.add((await runChild<AppResult>(script(`${side}-app.js`), [...args, '--workload', 'none'], [], runtime, cpu)).answersDigest);
+      for (const side of ['plain', 'tenant'] as const) answers.add((await runChild<AppResult>(script(`${side}-app.js`), [...args, '--workload', 'none'], nodeFlags, runtime, cpu)).answersDigest);
     }
     const results: Record<Side, AppResult[]> = { plain: [], tenant: [] };
     const cpus = together ? simultaneousCpus() : undefined;
@@ -100,12 +108,12 @@ export async function runWholeProcess(options: {
         // Both at once, each on a CPU of its own, the CPUs swapped every pair: a drift of the machine's
         // speed falls on both sides alike, and neither side keeps the faster core.
         await Promise.all(order.map(async (side, k) => {
-          results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, [], runtime, cpus[k]);
+          results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, nodeFlags, runtime, cpus[k]);
         }));
         continue;
       }
       for (const side of order) {
-        results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, [], runtime, cpu);
+        results[side][pair] = await runChild<AppResult>(script(`${side}-app.js`), args, nodeFlags, runtime, cpu);
       }
     }
 
@@ -141,6 +149,9 @@ export async function runWholeProcess(options: {
           plainDriver: statementSet(plain, 'driverStatements'),
           tenantDriver: statementSet(tenant, 'driverStatements'),
         },
+        ...(plain.every((w) => w.newSpaceMiB !== undefined) && tenant.every((w) => w.newSpaceMiB !== undefined)
+          ? { newSpaceMiB: { plain: round(median(plain.map((w) => w.newSpaceMiB!)), 1), tenant: round(median(tenant.map((w) => w.newSpaceMiB!)), 1) } }
+          : {}),
       };
     });
     const state = (r: AppResult) => ({ libraryModules: r.libraryModules.length, promiseHooks: r.promiseHooks, heapUsedMiB: r.heapUsedMiB });
@@ -153,16 +164,18 @@ export async function runWholeProcess(options: {
       plan: processPlan(options.quick, options.iterations),
       ...(cpu === undefined || together ? {} : { pinnedCpu: cpu }),
       ...(together ? { together: true } : {}),
+      ...(options.youngMiB ? { youngMiB: options.youngMiB } : {}),
       workloads,
       plain: state(plainRuns.at(-1)!),
       tenant: state(tenantRuns.at(-1)!),
       durationS: round((Date.now() - started) / 1000),
     };
-    log(`\n[${db}] whole process, ${result.keys} keys, ${result.node}, ${pairs} pairs (tenant / plain, median of process medians):`);
+    log(`\n[${db}] whole process, ${result.keys} keys, ${result.node}${result.youngMiB ? `, young generation fixed (semi-spaces ${result.youngMiB} MiB)` : ''}, ${pairs} pairs (tenant / plain, median of process medians):`);
     for (const w of workloads) {
       log(
         `  ${w.label.padEnd(50)} plain ${w.plain.medianUs.toFixed(1).padStart(8)} µs  tenant ${w.tenant.medianUs.toFixed(1).padStart(8)} µs  ×${w.ratio.toFixed(3)} ` +
-          `(pairs ${w.pairRatioMin.toFixed(2)}–${w.pairRatioMax.toFixed(2)})  CPU ×${w.cpu.ratio.toFixed(3)}  statements ${w.statements.plain}/${w.statements.tenant}`,
+          `(pairs ${w.pairRatioMin.toFixed(2)}–${w.pairRatioMax.toFixed(2)})  CPU ×${w.cpu.ratio.toFixed(3)}  statements ${w.statements.plain}/${w.statements.tenant}` +
+          (w.newSpaceMiB ? `  new space ${w.newSpaceMiB.plain}/${w.newSpaceMiB.tenant} MiB` : ''),
       );
     }
     log(`  plain app: library modules ${result.plain.libraryModules}, promise hooks ${result.plain.promiseHooks ? 'on' : 'off'}; tenant app: promise hooks ${result.tenant.promiseHooks ? 'on' : 'off'}`);

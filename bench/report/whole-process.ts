@@ -25,12 +25,22 @@ const dbLabel = { sqlite: 'SQLite (better-sqlite3, in memory, a copy per process
 const us = (value: number | undefined) => (value === undefined ? '–' : value >= 1000 ? `${(value / 1000).toFixed(2)} ms` : `${value.toFixed(0)} µs`);
 const x = (ratio: number | undefined) => (ratio === undefined ? '–' : ratio.toFixed(2));
 
-/** The newest run per Node major version in a results folder, Node 20 first; `composite`: the runs with `--keys composite`. */
-export function loadWholeProcessRuns(dir: string, keys: 'single' | 'composite' = 'single'): WholeProcessRun[] {
+/**
+ * The file-name suffix of a run's variant, after `-node<major>`: '' (single-column keys, V8's default
+ * heap sizing), `-composite` (--keys composite), `-young<N>` (--young-mib N), or both.
+ */
+export function runVariant(flags: { keys: 'single' | 'composite'; youngMiB?: number | undefined }): string {
+  return `${flags.keys === 'composite' ? '-composite' : ''}${flags.youngMiB ? `-young${flags.youngMiB}` : ''}`;
+}
+
+const runFile = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)((?:-composite)?(?:-young\d+)?)\.json$/;
+
+/** The newest run per Node major version in a results folder, Node 20 first, of one variant (runVariant). */
+export function loadWholeProcessRuns(dir: string, variant = ''): WholeProcessRun[] {
   const byMajor = new Map<string, string>();
   for (const file of readdirSync(dir).sort()) {
-    const m = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)(-composite)?\.json$/.exec(file);
-    if (m && (m[2] ? 'composite' : 'single') === keys) byMajor.set(m[1]!, file);
+    const m = runFile.exec(file);
+    if (m && m[2] === variant) byMajor.set(m[1]!, file);
   }
   return [...byMajor.entries()]
     .sort(([a], [b]) => Number(a) - Number(b))
@@ -47,8 +57,8 @@ function loadInProcess(dir: string): DatabaseReport[] {
 
 function dbTable(result: WholeProcessResult, inProcess: DatabaseReport | undefined): string[] {
   const lines = [
-    `| workload | plain app p50 | tenant app p50 | **tenant / plain** | per-pair ratios | CPU per op plain → tenant (ratio) | statements plain / tenant | in-process (b)/(a) | ≤ ${wholeProcessTarget.toFixed(2)} |`,
-    '|---|---:|---:|---:|---|---|---|---:|---|',
+    `| workload | plain app p50 | tenant app p50 | **tenant / plain** | per-pair ratios | CPU per op plain → tenant (ratio) | statements plain / tenant | V8 new space plain / tenant | in-process (b)/(a) | ≤ ${wholeProcessTarget.toFixed(2)} |`,
+    '|---|---:|---:|---:|---|---|---|---|---:|---|',
   ];
   for (const w of result.workloads) {
     const s = w.statements;
@@ -56,7 +66,7 @@ function dbTable(result: WholeProcessResult, inProcess: DatabaseReport | undefin
       s.plainDriver === s.plain && s.tenantDriver === s.tenant ? `${s.plain} / ${s.tenant}` : `${s.plain} / ${s.tenant} (driver ${s.plainDriver} / ${s.tenantDriver})`;
     const inside = inProcess?.compare?.workloads.find((c) => c.name === w.name)?.results.find((r) => r.key === 'b')?.ratioMedian;
     lines.push(
-      `| ${w.label} | ${us(w.plain.medianUs)} | ${us(w.tenant.medianUs)} | **${x(w.ratio)}** | ${x(w.pairRatioMin)}–${x(w.pairRatioMax)} | ${us(w.cpu.plainUs)} → ${us(w.cpu.tenantUs)} (${x(w.cpu.ratio)}) | ${statements} | ${x(inside)} | ${w.ratio <= wholeProcessTarget ? 'yes' : '**no**'} |`,
+      `| ${w.label} | ${us(w.plain.medianUs)} | ${us(w.tenant.medianUs)} | **${x(w.ratio)}** | ${x(w.pairRatioMin)}–${x(w.pairRatioMax)} | ${us(w.cpu.plainUs)} → ${us(w.cpu.tenantUs)} (${x(w.cpu.ratio)}) | ${statements} | ${w.newSpaceMiB ? `${w.newSpaceMiB.plain} / ${w.newSpaceMiB.tenant} MiB` : '–'} | ${x(inside)} | ${w.ratio <= wholeProcessTarget ? 'yes' : '**no**'} |`,
     );
   }
   return lines;
@@ -120,12 +130,38 @@ export function renderWholeProcess(runs: WholeProcessRun[], inProcess: DatabaseR
   return lines.join('\n');
 }
 
+/** The variants other than the default found in a results folder, in a fixed order (composite first, then young sizes). */
+function otherVariants(dir: string): string[] {
+  const found = new Set<string>();
+  for (const file of readdirSync(dir)) {
+    const m = runFile.exec(file);
+    if (m && m[2]) found.add(m[2]);
+  }
+  // Composite keys alone first, then the fixed young generations by size (single keys before composite).
+  const rank = (v: string) => Number(/-young(\d+)/.exec(v)?.[1] ?? 0) * 2 + (v.includes('-composite') ? 1 : 0);
+  return [...found].sort((a, b) => rank(a) - rank(b));
+}
+
+function variantHeading(variant: string): string {
+  const parts: string[] = [];
+  if (variant.includes('-composite')) parts.push('with `compositeKeys: true` (`--keys composite`): the database checks references');
+  const young = /-young(\d+)/.exec(variant)?.[1];
+  if (young) {
+    parts.push(
+      `with V8's young generation fixed at ${young} MiB semi-spaces in both apps (\`--young-mib ${young}\`): ` +
+        "the library's own cost without V8's choice of when to grow the new space, which flips a process's latency on its own",
+    );
+  }
+  return `### ${parts.join('; ').replace(/^w/, 'W')}`;
+}
+
 /** Writes whole-process.md into `out` and, when given, the whole-process section of bench/README.md. */
 export function writeWholeProcessOutputs(out: string, readme?: string): void {
-  const composite = loadWholeProcessRuns(out, 'composite');
-  const body =
-    renderWholeProcess(loadWholeProcessRuns(out), loadInProcess(out)) +
-    (composite.length ? `\n\n### With \`compositeKeys: true\` (\`--keys composite\`): the database checks references\n\n${renderWholeProcess(composite, []).replace(/^### /m, '#### ')}` : '');
+  let body = renderWholeProcess(loadWholeProcessRuns(out), loadInProcess(out));
+  for (const variant of otherVariants(out)) {
+    const runs = loadWholeProcessRuns(out, variant);
+    if (runs.length) body += `\n\n${variantHeading(variant)}\n\n${renderWholeProcess(runs, []).replace(/^### /m, '#### ')}`;
+  }
   writeFileSync(path.join(out, 'whole-process.md'), `${body}\n`);
   if (!readme || !existsSync(readme)) return;
   const text = readFileSync(readme, 'utf8');
