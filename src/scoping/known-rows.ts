@@ -7,10 +7,26 @@ import type { ScopeContext } from './scope-context.js';
 // for rows it skipped: scoped-query-builders.ts, wroteReportedRows). A row's tenant never changes (the column
 // is not updatable), so a later check of the same rows (a save's junction rows, ten updates naming
 // one author) needs no new query. Kept per runner object (a view of SQLite's shared runner is one
-// operation's), forgotten when its transaction ends and, per entity, when the tenant deletes rows
-// of it (a deleted id could come back as another tenant's where the database reuses ids).
+// operation's) for one operation or one transaction: forgotten when its transaction ends and, per
+// entity, when the tenant deletes rows of it (a deleted id could come back as another tenant's where
+// the database reuses ids or the key is natural).
 
 const known = new WeakMap<QueryRunner, { tenant: unknown; rows: Map<EntityMetadata, Set<string>> }>();
+
+// Runners made for one operation (by the library, or by TypeORM for one statement) and dropped when
+// it ends: what they learn dies with them. Any other runner — one the caller holds, and on SQLite
+// the connection every tenant shares — keeps what it learns only while a transaction is open on it:
+// between two operations a row it vouched for could be deleted and its key taken by another tenant's.
+const operationRunners = new WeakSet<QueryRunner>();
+
+/** Marks a runner that exists for one operation only (runner-scope.ts). */
+export function markOperationRunner(runner: QueryRunner): void {
+  operationRunners.add(runner);
+}
+
+function remembers(runner: QueryRunner): boolean {
+  return operationRunners.has(runner) || runner.isTransactionActive;
+}
 
 function entry(runner: QueryRunner, scope: ScopeContext) {
   let found = known.get(runner);
@@ -23,7 +39,7 @@ function entry(runner: QueryRunner, scope: ScopeContext) {
 
 /** The ids of `metadata` not yet known to be the tenant's on this runner. */
 export function unknownIds<T>(runner: QueryRunner | undefined, scope: ScopeContext, metadata: EntityMetadata, ids: readonly T[]): T[] {
-  if (!runner) return [...ids];
+  if (!runner || !remembers(runner)) return [...ids];
   const rows = known.get(runner);
   const set = rows && rows.tenant === scope.tenantId ? rows.rows.get(metadata) : undefined;
   return set ? ids.filter((id) => !set.has(String(id))) : [...ids];
@@ -31,7 +47,7 @@ export function unknownIds<T>(runner: QueryRunner | undefined, scope: ScopeConte
 
 /** Records ids of `metadata` as the tenant's on this runner. */
 export function rememberIds(runner: QueryRunner | undefined, scope: ScopeContext, metadata: EntityMetadata, ids: Iterable<unknown>): void {
-  if (!runner || !scope.safe || scope.tenantId === undefined) return;
+  if (!runner || !scope.safe || scope.tenantId === undefined || !remembers(runner)) return;
   const rows = entry(runner, scope).rows;
   let set = rows.get(metadata);
   if (!set) rows.set(metadata, (set = new Set()));

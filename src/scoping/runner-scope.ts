@@ -1,5 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import { runnerView, underlyingRunner } from '../internal/typeorm/runner-view.js';
+import { markOperationRunner } from './known-rows.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
 
@@ -59,12 +60,18 @@ export function tenantRunner(registry: ScopeRegistry, runner: QueryRunner, scope
   const subscribed = registry.hasForeignSubscribers();
   if (owned && !needsScope && !subscribed) {
     // A runner of its own (PostgreSQL, MySQL): recording the scope costs a WeakMap entry.
-    if (!registry.sharedRunners) scopes.set(runner, scope);
+    if (!registry.sharedRunners) {
+      scopes.set(runner, scope);
+      markOperationRunner(runner);
+    }
     return runner;
   }
   const run = !owned || registry.sharedRunners ? runnerView(runner) : runner;
   registry.bindManager(run, managerScopeOf(scope));
   scopes.set(run, scope);
+  // Made for this operation (a view of SQLite's shared runner too); a view of a runner the caller
+  // gave stays on the caller's builder, which may run again later: not one operation's.
+  if (owned) markOperationRunner(run);
   return run;
 }
 
