@@ -9,7 +9,7 @@ import type { DataSource, DataSourceOptions } from 'typeorm';
 import { CaptureLogger } from '../lib/capture-logger.js';
 import { parseFlags, processPlan } from '../lib/cli.js';
 import type { BenchEntities } from '../lib/entities.js';
-import { seed } from '../lib/seed-sql.js';
+import { restoreSeededRows, seed } from '../lib/seed-sql.js';
 import { type DbKind, mainShape } from '../lib/shape.js';
 import { median, mean, p95, round } from '../lib/stats.js';
 import { inputStream, type WorkloadName, workloadNames, type Workloads } from '../lib/workloads.js';
@@ -134,6 +134,8 @@ export async function runApp(app: AppDefinition): Promise<void> {
     for (const statement of ddl) await runner.query(statement);
     await runner.release();
     await seed(dataSource, 'sqlite', mainShape);
+  } else if (flags.workload !== 'none') {
+    await restoreSeededRows(dataSource, mainShape);
   }
 
   // The same answers on both sides (compared by the orchestrator).
