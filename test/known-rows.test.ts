@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn, type QueryRunner } from 'typeorm';
+import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn, QueryFailedError, type QueryRunner } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Tenancy, TenantEntity, TenantMismatchError, TenantScoped } from '../src/index.js';
 import { conformanceKinds, createTestDatabase, type TestDatabase } from './support/databases.js';
@@ -37,7 +37,17 @@ class KrItem {
   tenantId!: number;
 }
 
-const entities = [KrTenant, KrOwner, KrItem];
+/** Points at an owner with no foreign key in the database: nothing locks the owner a check found. */
+@TenantScoped()
+@Entity('kr_loose')
+class KrLoose {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() title!: string;
+  @ManyToOne(() => KrOwner, { nullable: true, createForeignKeyConstraints: false }) @JoinColumn({ name: 'owner_code' }) owner?: KrOwner | null;
+  tenantId!: number;
+}
+
+const entities = [KrTenant, KrOwner, KrItem, KrLoose];
 
 describe.each(await conformanceKinds())('what a reference check learned does not outlive its operation or transaction (%s)', (kind) => {
   let db: TestDatabase;
@@ -62,6 +72,7 @@ describe.each(await conformanceKinds())('what a reference check learned does not
   });
   beforeEach(async () => {
     await ds.query('DELETE FROM kr_items');
+    await ds.query('DELETE FROM kr_loose');
     await ds.query('DELETE FROM kr_owners');
     if (runner && !runner.isReleased) await runner.release();
     // Held by the caller across writes, outside a transaction (SQLite: the shared connection itself).
@@ -141,5 +152,81 @@ describe.each(await conformanceKinds())('what a reference check learned does not
     const error = await tenancy.manager(a).createQueryBuilder(runner).insert().into(KrItem).values([{ title: 'z3', owner: { code: 'z' } }, { title: 'z4', owner: { code: 'z' } }]).execute().then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(TenantMismatchError);
     expect(await pointingAtTheOtherTenant()).toBe(0);
+  });
+  const looseRows = (code: string) => [{ title: 'l1', owner: { code } }, { title: 'l2', owner: { code } }];
+  const looseAtTheOtherTenant = async () =>
+    ((await ds.query(`SELECT l.title FROM kr_loose l JOIN kr_owners o ON o.code = l.owner_code WHERE l.tenant_id = ${a} AND o.tenant_id = ${b}`)) as unknown[]).length;
+
+  // Inside a transaction the memory is kept; a key freed meanwhile by another operation of the process
+  // (through the library) ends it for every runner. On SQLite that other operation even runs inside this
+  // transaction, on the one connection. (On PostgreSQL and MariaDB the transaction's check holds a shared
+  // lock on the owner until it ends: a delete elsewhere waits for it — below.)
+  const freers: Array<[string, (code: string) => Promise<unknown>]> = [
+    ['delete()', (code) => tenancy.manager(a).delete(KrOwner, { code })],
+    ['a query builder delete', (code) => tenancy.manager(a).createQueryBuilder().delete().from(KrOwner).where({ code }).execute()],
+    ['remove()', async (code) => tenancy.manager(a).remove(await tenancy.manager(a).findOneByOrFail(KrOwner, { code }))],
+    ['an update of the primary key', (code) => tenancy.manager(a).update(KrOwner, { code }, { code: `${code}-old` })],
+  ];
+  if (kind === 'sqlite') it.each(freers)('in a transaction, after %s of the owner elsewhere and the key taken by the other tenant: asked again and refused', async (_name, free) => {
+    await tenancy.manager(a).insert(KrOwner, { code: 'w', name: 'a-owner' });
+    const error = await tenancy.manager(a).transaction(async (tx) => {
+      await tx.createQueryBuilder().insert().into(KrLoose).values(looseRows('w')).execute();
+      await free('w');
+      await tenancy.manager(b).insert(KrOwner, { code: 'w', name: 'b-owner' });
+      await tx.createQueryBuilder().insert().into(KrLoose).values(looseRows('w')).execute();
+    }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(TenantMismatchError);
+    expect(await looseAtTheOtherTenant()).toBe(0);
+  });
+
+  /** Runs `fn` on a runner of its own in a transaction, rolled back and released at the end. */
+  async function inTransaction<T>(fn: (runner: QueryRunner) => Promise<T>, isolation?: 'REPEATABLE READ'): Promise<T> {
+    const own = ds.createQueryRunner();
+    await own.startTransaction(isolation);
+    try {
+      return await fn(own);
+    } finally {
+      if (own.isTransactionActive) await own.rollbackTransaction();
+      await own.release();
+    }
+  }
+
+  // Two connections (not SQLite's one). A check in a transaction reads the owner as it is now and
+  // locks it: it waits for a delete still open elsewhere, and refuses once that commits.
+  if (kind !== 'sqlite') it('a check in a transaction waits for a delete of the owner still open elsewhere, and refuses once it commits', async () => {
+    await tenancy.manager(a).insert(KrOwner, { code: 'v', name: 'a-owner' });
+    const deleter = ds.createQueryRunner();
+    try {
+      await deleter.startTransaction();
+      await tenancy.manager(a).createQueryBuilder(deleter).delete().from(KrOwner).where({ code: 'v' }).execute();
+      const outcome = inTransaction((learner) =>
+        tenancy.manager(a).createQueryBuilder(learner).insert().into(KrLoose).values(looseRows('v')).execute().then(() => undefined, (e: unknown) => e),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the check is waiting for the delete's lock
+      await deleter.commitTransaction();
+      await tenancy.manager(b).insert(KrOwner, { code: 'v', name: 'b-owner' });
+      expect(await outcome).toBeInstanceOf(TenantMismatchError);
+    } finally {
+      if (deleter.isTransactionActive) await deleter.rollbackTransaction();
+      await deleter.release();
+    }
+    expect(await looseAtTheOtherTenant()).toBe(0);
+  });
+
+  // REPEATABLE READ (MySQL's and MariaDB's default): the transaction's snapshot still shows the owner as
+  // the tenant's after it was deleted and its key taken by another tenant's row. The check reads past the
+  // snapshot (MariaDB: a locking read sees the latest row, the other tenant's: refused) or fails on the
+  // change (PostgreSQL: a serialization error); either way nothing names the other tenant's row.
+  if (kind !== 'sqlite') it('under REPEATABLE READ, an owner deleted and its key taken after the snapshot: refused, nothing written', async () => {
+    await tenancy.manager(a).insert(KrOwner, { code: 'u', name: 'a-owner' });
+    const error = await inTransaction(async (learner) => {
+      await tenancy.manager(a).createQueryBuilder(learner).select('o.code').from(KrOwner, 'o').getRawMany(); // the snapshot
+      await tenancy.manager(a).delete(KrOwner, { code: 'u' });
+      await tenancy.manager(b).insert(KrOwner, { code: 'u', name: 'b-owner' });
+      return tenancy.manager(a).createQueryBuilder(learner).insert().into(KrLoose).values(looseRows('u')).execute().then(() => undefined, (e: unknown) => e);
+    }, 'REPEATABLE READ');
+    const serializationFailure = error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '40001';
+    expect(error instanceof TenantMismatchError || serializationFailure).toBe(true);
+    expect(await looseAtTheOtherTenant()).toBe(0);
   });
 });

@@ -243,6 +243,10 @@ describe.each(cases)('reference check batching on $name', (c) => {
   const folds = c.kind !== 'mariadb' && c.layout !== 'schema';
   // In a PostgreSQL transaction of the caller's, a failed statement would abort it: checked first there.
   const foldsInTransaction = folds && c.kind === 'sqlite';
+  // There the check also locks the rows it reads until the transaction ends (reference-query.ts,
+  // checkLock): one statement per referenced type, each with the locking clause (a count cannot lock).
+  const locksInTransaction = c.kind !== 'sqlite';
+  const lockClause = c.kind === 'postgres' ? /FOR KEY SHARE/ : /LOCK IN SHARE MODE|FOR SHARE/;
   /** The write's INSERTs that carry their reference check. */
   const foldedInserts = () => w.log.matching(/^\s*INSERT\b[\s\S]*tenancy_ref_0/i);
   /** One statement for an insert naming rows of `tables`: the folded INSERT, or one check and the INSERT. */
@@ -278,7 +282,8 @@ describe.each(cases)('reference check batching on $name', (c) => {
   it('a second write in the same transaction naming the same rows runs no check', async () => {
     await em.transaction(async (tx) => {
       await tx.insert(RbTask, { title: 'tx-1', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } } as never);
-      expect(checks()).toHaveLength(foldsInTransaction ? 0 : 1);
+      expect(checks()).toHaveLength(foldsInTransaction ? 0 : locksInTransaction ? 2 : 1);
+      if (locksInTransaction) for (const check of checks()) expect(check).toMatch(lockClause);
       expect(foldedInserts()).toHaveLength(foldsInTransaction ? 1 : 0);
       w.log.clear();
       await tx.insert(RbTask, { title: 'tx-2', project: { id: OWN_PROJECT }, label: { id: OWN_LABEL } } as never);
@@ -293,6 +298,7 @@ describe.each(cases)('reference check batching on $name', (c) => {
       const asked = foldsInTransaction ? foldedInserts() : checks();
       expect(asked).toHaveLength(1);
       expect(checks()).toHaveLength(foldsInTransaction ? 0 : 1);
+      if (locksInTransaction) expect(asked[0]).toMatch(lockClause);
       expect(asked[0]).toMatch(/rb_codes/);
       expect(asked[0]).not.toMatch(/rb_projects|rb_labels|COUNT/);
     });

@@ -1,5 +1,6 @@
 import type { ObjectLiteral, QueryRunner, SelectQueryBuilder } from 'typeorm';
-import { rememberIds, unknownIds } from './known-rows.js';
+import { knownRowsClock, rememberIds, unknownIds } from './known-rows.js';
+import { checkLock } from './reference-query.js';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import { TenantMismatchError, UnsafeQueryError } from '../errors.js';
@@ -81,10 +82,13 @@ export async function assertJunctionRowsInTenant(
     const ids = unknownIds(runner, scope, side.target.metadata, all);
     if (ids.length === 0) continue;
     const key = column.referencedColumn!;
+    const asOf = knownRowsClock();
     const qb = select(side.target.metadata)
       .withDeleted()
       .select(`ref.${key.propertyPath}`, 'id')
       .where(`ref.${key.propertyPath} IN (:...tenancyJunctionIds)`, { tenancyJunctionIds: ids });
+    const lock = checkLock(runner);
+    if (lock) qb.setLock(lock);
     const present = new Set((await qb.getRawMany<{ id: unknown }>()).map((r) => String(r.id)));
     const missing = ids.find((id) => !present.has(String(id)));
     if (missing !== undefined) {
@@ -94,6 +98,6 @@ export async function assertJunctionRowsInTenant(
         { entity: metadata.name, operation: 'insert', tenant: scope.tenantId },
       ));
     }
-    rememberIds(runner, scope, side.target.metadata, ids);
+    rememberIds(runner, scope, side.target.metadata, ids, asOf);
   }
 }

@@ -1,7 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
-import { rememberIds, unknownIds } from './known-rows.js';
+import { knownRowsClock, rememberIds, unknownIds } from './known-rows.js';
 import { withScope } from './scope-carrier.js';
 import type { ScopeContext } from './scope-context.js';
 import type { ScopeRegistry } from './scope-registry.js';
@@ -67,6 +67,21 @@ function scopedSelect(scope: ScopeContext, runner: QueryRunner | undefined) {
   return withScope(scope.registry.dataSource.createQueryBuilder(runner), scope);
 }
 
+/**
+ * Inside a transaction a check reads the rows as they are now and keeps them until it ends (a shared
+ * lock, what PostgreSQL's own foreign-key check takes): a plain read sees the transaction's snapshot
+ * under REPEATABLE READ (MySQL's and MariaDB's default), where a row deleted since — its key since
+ * taken by another tenant's row — still looks like the tenant's, and an unlocked row could be deleted
+ * before the write that names it. On PostgreSQL under REPEATABLE READ a row changed since the snapshot
+ * fails the check with a serialization error instead. SQLite has one writer: nothing to lock.
+ */
+export function checkLock(runner: QueryRunner | undefined): 'for_key_share' | 'pessimistic_read' | undefined {
+  if (!runner?.isTransactionActive) return undefined;
+  const type = runner.connection.driver.options.type;
+  if (type === 'postgres') return 'for_key_share';
+  return type === 'mysql' || type === 'mariadb' ? 'pessimistic_read' : undefined;
+}
+
 /** The ids of `ids` not yet known to be the tenant's, each distinct `String(id)` once. */
 function idsToCheck(runner: QueryRunner | undefined, scope: ScopeContext, metadata: EntityMetadata, ids: Map<unknown, RelationMetadata>): unknown[] {
   const unknown = unknownIds(runner, scope, metadata, [...ids.keys()]);
@@ -87,13 +102,15 @@ export async function findForeignReference(
   found: References,
   runner: QueryRunner | undefined,
 ): Promise<[unknown, RelationMetadata] | undefined> {
+  const asOf = knownRowsClock();
   const pending: Array<[Target, unknown[]]> = [];
   for (const [metadata, ids] of found) {
     const check = idsToCheck(runner, scope, metadata, ids);
     if (check.length > 0) pending.push([targetOf(scope.registry, metadata), check]);
   }
-  // One type: its ids are selected directly, one statement as cheap as the counts and exact.
-  const byId = pending.length === 1 ? pending : pending.filter(([target, ids]) => !ids.every(target.exact));
+  // One type: its ids are selected directly, one statement as cheap as the counts and exact. A locking
+  // read (checkLock) selects the rows of each type: a count cannot lock them.
+  const byId = pending.length === 1 || checkLock(runner) ? pending : pending.filter(([target, ids]) => !ids.every(target.exact));
   const counted = pending.length === 1 ? [] : pending.filter((entry) => !byId.includes(entry));
   if (counted.length > 0) {
     const qb = scopedSelect(scope, runner);
@@ -107,13 +124,13 @@ export async function findForeignReference(
     for (const entry of counted) {
       // Short: which id is missing is asked on this failure path only.
       if (Number(counts[entry[0].name]) !== entry[1].length) byId.push(entry);
-      else rememberIds(runner, scope, entry[0].metadata, entry[1]);
+      else rememberIds(runner, scope, entry[0].metadata, entry[1], asOf);
     }
   }
   for (const [target, ids] of byId) {
     const missing = await findMissing(scope, target, ids, runner);
     if (missing !== undefined) return [missing, found.get(target.metadata)!.get(missing)!];
-    rememberIds(runner, scope, target.metadata, ids);
+    rememberIds(runner, scope, target.metadata, ids, asOf);
   }
   return undefined;
 }
@@ -121,12 +138,14 @@ export async function findForeignReference(
 /** The first of `ids` that is not a row of the tenant, compared as the database returns it. */
 async function findMissing(scope: ScopeContext, target: Target, ids: unknown[], runner: QueryRunner | undefined): Promise<unknown> {
   const primary = target.metadata.primaryColumns[0]!;
-  const rows = await scopedSelect(scope, runner)
+  const qb = scopedSelect(scope, runner)
     .select(`ref.${primary.propertyPath}`, 'tenancy_refs_id')
     .from(target.metadata.target, 'ref')
     .withDeleted()
-    .where(target.condition, { [target.name]: ids })
-    .getRawMany<{ tenancy_refs_id: unknown }>();
+    .where(target.condition, { [target.name]: ids });
+  const lock = checkLock(runner);
+  if (lock) qb.setLock(lock);
+  const rows = await qb.getRawMany<{ tenancy_refs_id: unknown }>();
   const present = new Set(rows.map((r) => String(r.tenancy_refs_id)));
   return ids.find((id) => !present.has(String(id)));
 }

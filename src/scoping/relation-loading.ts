@@ -7,7 +7,7 @@ import type { ScopeRegistry } from './scope-registry.js';
 import { scopedTarget } from './tenant-criterion.js';
 import { stampTenant } from './write-guard.js';
 import { newTenantRunner, scopeOfRunner, tenantRunner } from './runner-scope.js';
-import { forgetIds } from './known-rows.js';
+import { transactionEnded } from './known-rows.js';
 
 const baseLoad = RelationLoader.prototype.load;
 
@@ -144,10 +144,10 @@ export function scopeSubscriber(registry: ScopeRegistry): EntitySubscriberInterf
     },
     // The transaction ended (a rolled-back insert is gone): what its runner knew is forgotten.
     afterTransactionCommit(event) {
-      if (!event.queryRunner.isTransactionActive) forgetIds(event.queryRunner);
+      if (!event.queryRunner.isTransactionActive) transactionEnded(event.queryRunner);
     },
     afterTransactionRollback(event) {
-      if (!event.queryRunner.isTransactionActive) forgetIds(event.queryRunner);
+      if (!event.queryRunner.isTransactionActive) transactionEnded(event.queryRunner);
     },
     afterUpdate(event) {
       remember(registry, event.queryRunner, event.entity);

@@ -24,7 +24,7 @@ import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { SCOPE, type ScopeCarrier, type ScopeContext, WRITE_PLAN } from './scope-context.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, tenantCriterion } from './tenant-criterion.js';
 import { assertJunctionRowsInTenant } from './junction-guard.js';
-import { forgetIds, rememberIds, unknownIds } from './known-rows.js';
+import { keysFreed, knownRowsClock, rememberIds, unknownIds } from './known-rows.js';
 import { tenantForeignKeyError } from './enforced-references.js';
 import { runnerOf } from '../internal/typeorm/instance-members.js';
 import { guardTenantUnchanged, stampTenant } from './write-guard.js';
@@ -246,7 +246,9 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
   override execute(): Promise<any> {
     const map = this.expressionMap;
     const sides = map.mainAlias?.hasMetadata && !insertTarget(this) ? junctionTarget(this[SCOPE], map.mainAlias.metadata, 'insert') : undefined;
-    const run = () => super.execute().then((result: any) => rememberInserted(this, result), (error: unknown) => insertFailed(this, error, () => this.getValueSets()));
+    // Read before anything is asked or written: a key freed meanwhile makes what the insert vouches for stale.
+    const asOf = knownRowsClock();
+    const run = () => super.execute().then((result: any) => rememberInserted(this, result, asOf), (error: unknown) => insertFailed(this, error, () => this.getValueSets()));
     if (sides && !map.insertFromSelect) {
       return assertJunctionRowsInTenant(this[SCOPE]!, map.mainAlias!.metadata, sides, this.getValueSets(), scopedSelect(this), usableRunner(this)).then(run);
     }
@@ -442,16 +444,16 @@ function scopedSelect(qb: (InsertQueryBuilder<any> | UpdateQueryBuilder<any>) & 
  * Rows a tenant inserts (a plain insert: an upsert's ids may be stale on some drivers) are its
  * own: a check of them later on the same runner needs no query (known-rows.ts).
  */
-function rememberInserted(qb: InsertQueryBuilder<any> & ScopeCarrier, result: any): any {
+function rememberInserted(qb: InsertQueryBuilder<any> & ScopeCarrier, result: any, asOf: number): any {
   const scoped = insertTarget(qb);
   const metadata = scoped?.metadata;
   const runner = runnerOf(qb);
   // The rows a folded check found are the tenant's too.
   const folded = planOf(qb)?.folded;
-  if (folded && runner) for (const { target, id } of folded) rememberIds(runner, qb[SCOPE]!, target, [id]);
+  if (folded && runner) for (const { target, id } of folded) rememberIds(runner, qb[SCOPE]!, target, [id], asOf);
   if (metadata && !scoped.tenantTable && !metadata.hasMultiplePrimaryKeys && runner && wroteReportedRows(qb, scoped)) {
     const key = metadata.primaryColumns[0]!;
-    rememberIds(runnerOf(qb), qb[SCOPE]!, metadata, (result?.identifiers ?? []).map((id: ObjectLiteral) => id && key.getEntityValue(id)));
+    rememberIds(runnerOf(qb), qb[SCOPE]!, metadata, (result?.identifiers ?? []).map((id: ObjectLiteral) => id && key.getEntityValue(id)), asOf);
   }
   return result;
 }
@@ -506,6 +508,17 @@ class ScopedUpdateQueryBuilder extends carryScope(UpdateQueryBuilder as Erased<U
   // (Only an update that sets such a relation can meet one: the others run as they are.)
   override execute(): Promise<any> {
     const map = this.expressionMap;
+    const values = map.valuesSet;
+    const metadata = map.mainAlias?.hasMetadata ? map.mainAlias.metadata : undefined;
+    // A changed primary key frees the old one, as a delete does (known-rows.ts).
+    if (metadata && values && typeof values === 'object' && metadata.primaryColumns.some((c) => c.getEntityValue(values as ObjectLiteral) !== undefined)) {
+      return this.executeChecked().finally(() => keysFreed(metadata, runnerOf(this)));
+    }
+    return this.executeChecked();
+  }
+
+  private executeChecked(): Promise<any> {
+    const map = this.expressionMap;
     const scope = this[SCOPE];
     const scoped = map.mainAlias?.hasMetadata ? scope?.registry.scopedEntity(map.mainAlias.metadata) : undefined;
     const values = map.valuesSet;
@@ -545,12 +558,11 @@ class ScopedDeleteQueryBuilder extends carryScope(DeleteQueryBuilder as Erased<D
     return super.createDeleteExpression();
   }
 
-  // A deleted id may come back as another tenant's row: the runner forgets what it knew of the entity.
+  // A deleted key may come back as another tenant's row: no runner trusts what it knew of the table
+  // (known-rows.ts), marked once the rows are gone (and again when a transaction of the delete ends).
   override execute(): Promise<any> {
     const metadata = this.expressionMap.mainAlias?.hasMetadata ? this.expressionMap.mainAlias.metadata : undefined;
-    const runner = runnerOf(this);
-    if (metadata && runner) forgetIds(runner, metadata);
-    return super.execute();
+    return metadata ? super.execute().finally(() => keysFreed(metadata, runnerOf(this))) : super.execute();
   }
 }
 
