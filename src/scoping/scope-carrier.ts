@@ -9,6 +9,7 @@ import { keepsEveryRow } from './fold-blockers.js';
 import type { ScopeRegistry } from './scope-registry.js';
 import { junctionTarget, junctionTenantCriterion, scopedTarget, TENANT_PARAMETER, tenantCriterion } from './tenant-criterion.js';
 import { refused } from './refusal.js';
+import { escapeWithBoundIntegers } from './statement-parameters.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mixin constructors must take any[] (TS2545) */
 export type AnyQueryBuilder = QueryBuilder<any>;
@@ -72,6 +73,12 @@ export function carryScope<TBase extends QueryBuilderClass>(Base: TBase): TBase 
       const scope = this[SCOPE];
       if (scope?.safe && scope.tenantId !== undefined) parameters[TENANT_PARAMETER] = scope.tenantId;
       return parameters;
+    }
+
+    // better-sqlite3: integers bound, so the statement text repeats and its prepared statement is reused.
+    override getQueryAndParameters(): [string, any[]] {
+      if (!this[SCOPE]?.registry.bindsIntegers) return super.getQueryAndParameters();
+      return escapeWithBoundIntegers(this.dataSource.driver, this.getQuery(), this.getParameters()) as [string, any[]];
     }
 
     override addCommonTableExpression(queryBuilder: AnyQueryBuilder | string, alias: string, options?: any): this {

@@ -90,6 +90,9 @@ export class ScopeRegistry {
     }
     // SQLite drivers hand every caller one runner: tenant operations then run on views of it.
     this.sharedRunners = dataSource.driver.createQueryRunner('master') === dataSource.driver.createQueryRunner('master');
+    // Only where statements are cached by their text (better-sqlite3 with a statement cache).
+    const options = dataSource.driver.options as { type: string; statementCacheSize?: number };
+    this.bindsIntegers = options.type === 'better-sqlite3' && options.statementCacheSize !== 0;
   }
 
   /** The subscribers the Tenancy itself added to the DataSource (see `hasForeignSubscribers`). */
@@ -105,6 +108,9 @@ export class ScopeRegistry {
 
   /** True when the driver gives every caller the same QueryRunner (SQLite): see runner-scope.ts. */
   readonly sharedRunners: boolean;
+
+  /** better-sqlite3: safe-integer parameters are bound rather than written into the SQL (see statement-parameters.ts). */
+  readonly bindsIntegers: boolean;
 
   /** The tenant-scoped entity behind `metadata` (entities with a tenant column; not the tenant table). */
   scopedEntity(metadata: EntityMetadata | undefined): ScopedEntity | undefined {
