@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import fc from 'fast-check';
-import { Column, DataSource, Entity, ManyToOne, PrimaryGeneratedColumn, type QueryRunner } from 'typeorm';
+import { Column, DataSource, Entity, Index, ManyToOne, PrimaryGeneratedColumn, type QueryRunner } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy, TenantEntity, TenantMismatchError, TenantScoped } from '../src/index.js';
 import { SqlLog } from './support/sql-log.js';
@@ -167,5 +167,64 @@ describe('better-sqlite3: tenant statements repeat their text (integers bound)',
     // A list parameter was bound by TypeORM already; it stays as it was.
     const listed = await em.createQueryBuilder(SrItem, 'i').where('i.n IN (:...ns)', { ns: [5, 6] }).orderBy('i.n').getMany();
     expect(listed.map((i) => i.n)).toEqual([5, 6]);
+  });
+});
+
+describe('better-sqlite3: what the integer binding leaves as TypeORM renders it', () => {
+  @TenantScoped()
+  @Entity('sr_flags')
+  @Index('sr_flags_open', ['n'], { where: '"status" = 1' })
+  class SrFlag {
+    @PrimaryGeneratedColumn() id!: number;
+    @Column({ type: 'integer' }) n!: number;
+    @Column({ type: 'integer' }) status!: number;
+    tenantId!: number;
+  }
+
+  async function world(statementCacheSize?: number) {
+    const log = new SqlLog();
+    const ds = new DataSource({
+      type: 'better-sqlite3', database: ':memory:', entities: [SrTenant, SrFlag], synchronize: true, logging: true, logger: log,
+      ...(statementCacheSize === undefined ? {} : { statementCacheSize }),
+    });
+    const tenancy = new Tenancy(ds, { defaultManager: 'unscoped' });
+    await ds.initialize();
+    const [t] = await ds.manager.save(SrTenant, [{ name: 't' }]);
+    return { ds, log, em: tenancy.manager(t!.id) };
+  }
+
+  it('a DataSource without a statement cache keeps the integers written in (nothing to reuse)', async () => {
+    const { ds, log, em } = await world(0);
+    try {
+      const flag = await em.save(SrFlag, { n: 41, status: 1 });
+      log.clear();
+      expect((await em.findOneBy(SrFlag, { id: flag.id }))?.n).toBe(41);
+      expect(log.statements[0]).not.toContain('(?|0)');
+      expect(log.statements[0]).toContain(`= ${flag.id}`);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
+  it('a partial index on an integer constant serves a constant written into the query, not a bound parameter (README, Limits)', async () => {
+    const { ds, em } = await world();
+    try {
+      // Many rows of the one tenant, each n once: the partial index is the selective one (once analyzed).
+      await em.insert(SrFlag, Array.from({ length: 300 }, (_, i) => ({ n: i, status: i % 2 })));
+      await ds.query('ANALYZE');
+      const plan = async (qb: { getQueryAndParameters(): [string, unknown[]] }) => {
+        const [sql, parameters] = qb.getQueryAndParameters();
+        return ((await ds.query(`EXPLAIN QUERY PLAN ${sql}`, parameters)) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+      };
+      const written = em.createQueryBuilder(SrFlag, 'f').where('f.n = :n AND f.status = 1', { n: 1 });
+      const bound = em.createQueryBuilder(SrFlag, 'f').where('f.n = :n AND f.status = :s', { n: 1, s: 1 });
+      expect(await plan(written)).toContain('sr_flags_open');
+      expect(await plan(bound)).not.toContain('sr_flags_open');
+      expect((await written.getMany()).map((f) => f.n)).toEqual([1]);
+      expect((await bound.getMany()).map((f) => f.n)).toEqual([1]);
+      expect(await bound.setParameter('s', 0).getMany()).toEqual([]);
+    } finally {
+      await ds.destroy();
+    }
   });
 });
