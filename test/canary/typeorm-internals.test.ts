@@ -174,6 +174,20 @@ describe('TypeORM internals typeorm-tenancy depends on', () => {
     await Promise.all([replaced.destroy(), plain.destroy()]);
   });
 
+  it('statement-parameters.ts: better-sqlite3 writes numbers into the SQL, pushes other values as they are, and matches parameters by the pattern mirrored there', async () => {
+    const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    await ds.initialize();
+    try {
+      const marker = { kept: true };
+      const [sql, values] = ds.driver.escapeQueryWithParameters('a :n b :s c :...l d :x.y e (:o|0) f :missing', { n: 5, s: 'x', l: [1, 2], 'x.y': 7, o: marker });
+      expect(sql).toBe('a 5 b ? c ?, ? d 7 e (?|0) f :missing');
+      expect(values).toEqual(['x', 1, 2, marker]);
+      expect(values[3]).toBe(marker);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
   it('tenancy.ts: lazy relation getters bind to dataSource.relationLoader while metadata is built', () => {
     // enableLazyLoad is called on the loader the DataSource holds at build time; the replacement must happen before initialize().
     const source = String(RelationLoader.prototype.enableLazyLoad);
