@@ -37,8 +37,8 @@ export async function quickStart() {
   await tenancy.manager(globex).save(Post, { title: 'Hello from globex', author: alice });
 
   const em = tenancy.manager(acme.id);
-  const posts = await em.find(Post); // WHERE "Post"."tenant_id" = ?
-  const users = await em.createQueryBuilder(User, 'u').leftJoinAndSelect('u.posts', 'p').getMany(); // ON ... AND "p"."tenant_id" = ?
+  const posts = await em.find(Post); // WHERE "Post"."tenant_id" = (?|0), the tenant id bound
+  const users = await em.createQueryBuilder(User, 'u').leftJoinAndSelect('u.posts', 'p').getMany(); // ON ... AND "p"."tenant_id" = (?|0)
   const everyone = await em.find(Post, { safe: false }); // the explicit, greppable bypass
   await dataSource.destroy();
   return { posts: posts.map((p) => p.title), alicePosts: users[0]!.posts.map((p) => p.title), all: everyone.length };
