@@ -24,6 +24,7 @@ import { bindingOf, transactionBindingSubscriber } from './postgres/transaction-
 import { rawSqlGuardSubscriber } from './postgres/raw-sql-guard.js';
 import { watchDataSourceConnections } from './postgres/connection-hygiene.js';
 import { installFusingClient } from './postgres/fused-binding.js';
+import { PreparedStatementNames } from './postgres/prepared-statements.js';
 import { type PolicyTables, RowLevelSecurity } from './postgres/row-level-security.js';
 import type { RowLevelSecurityProblem } from './postgres/rls-verify.js';
 import { type KeyProblem, verifyTenantKeys } from './metadata/verify-keys.js';
@@ -62,6 +63,15 @@ export interface TenancyOptions {
    * DataSource only: another DataSource over the same classes keeps its own keys. Defaults to `false`.
    */
   compositeKeys?: CompositeKeys;
+  /**
+   * PostgreSQL (node-postgres): send each one-row insert that checks a related row inside the
+   * statement (a relation given as an entity or `{ id }`, with single-column keys) as a named
+   * prepared statement, so PostgreSQL plans it once per connection instead of on every insert.
+   * Needs a direct connection or a pooler that keeps prepared statements (PgBouncer 1.21 or later
+   * with `max_prepared_statements` in transaction pooling). No effect on other databases (SQLite's
+   * statements are prepared once anyway). Defaults to `false`.
+   */
+  preparedReferenceChecks?: boolean;
   /**
    * Where tenants' rows live; the manager API is the same for all. `'row'` (default):
    * shared tables, `tenant_id` in every row (with `shards`: spread over several databases).
@@ -116,6 +126,8 @@ export class Tenancy {
   /** The decorator args this DataSource's metadata is built from: TypeORM's, plus the tenant columns and keys. */
   #metadataArgs: MetadataArgsStorage | undefined;
   #rls: RowLevelSecurity | undefined;
+  /** The statements sent as named prepared statements (`preparedReferenceChecks`). */
+  readonly #statementNames: PreparedStatementNames | undefined;
 
   constructor(dataSource: DataSource, options: TenancyOptions = {}) {
     if (dataSource.isInitialized) {
@@ -129,9 +141,17 @@ export class Tenancy {
     this.options = options;
     this.#rowLevelSecurity = options.rowLevelSecurity ? resolveRowLevelSecurity(dataSource, options.rowLevelSecurity) : undefined;
     this.#strategy = this.#createStrategy();
+    this.#statementNames = this.#preparedStatementNames();
     // Bound operations carry their binding in the statement's own round trip (fusing-client.ts).
-    if (this.#rowLevelSecurity || this.#strategy instanceof SchemaStrategy) {
-      installFusingClient(dataSource, { preparedBinding: this.#rowLevelSecurity?.preparedBinding ?? false });
+    if (this.#rowLevelSecurity || this.#strategy instanceof SchemaStrategy || this.#statementNames) {
+      const installed = installFusingClient(dataSource, { preparedBinding: this.#rowLevelSecurity?.preparedBinding ?? false, names: this.#statementNames });
+      if (!installed && this.#statementNames) {
+        throw new TenancyConfigError(
+          'preparedReferenceChecks needs node-postgres 8.21 or later (not pg-native): the library sends the named statements through its own pg.Client subclass. ' +
+            'Drop the option, or use the pg driver.',
+          { operation: 'new Tenancy' },
+        );
+      }
     }
     this.#loader = new TenantRelationLoader(dataSource);
     replaceRelationLoader(dataSource, this.#loader);
@@ -169,6 +189,14 @@ export class Tenancy {
       () => this.#buildRegistry(),
     );
     buildMetadataFrom(dataSource, () => this.#metadataArgs ?? this.#prepareSchema());
+  }
+
+  #preparedStatementNames(): PreparedStatementNames | undefined {
+    const prepared = this.options.preparedReferenceChecks;
+    if (prepared !== undefined && typeof prepared !== 'boolean') {
+      throw new TenancyConfigError(`preparedReferenceChecks must be true or false, not ${JSON.stringify(prepared)}.`, { operation: 'new Tenancy' });
+    }
+    return prepared && this.dataSource.options.type === 'postgres' ? new PreparedStatementNames() : undefined;
   }
 
   #createStrategy(): StorageStrategy {
@@ -256,6 +284,7 @@ export class Tenancy {
       this.#strategy instanceof SchemaStrategy ? this.#strategy : undefined,
       this.#routedStorage,
     );
+    this.#registry.statementNames = this.#statementNames;
     this.#registry.audit = new TenancyAudit(this.options.onBypass, this.options.logger === 'typeorm' ? typeormLogger(ds) : this.options.logger);
     this.#loader.registry = this.#registry;
     // TypeORM's database result cache reads and writes its own table on the operation's runner: as plain TypeORM.

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { fusingClientClass, type PgClientClass, type PgModule } from '../internal/pg/fusing-client.js';
+import { type FusingClientOptions, fusingClientClass, type PgClientClass, type PgModule } from '../internal/pg/fusing-client.js';
 import { pgModuleOf } from '../internal/typeorm/postgres-connection.js';
 
 // TypeORM merges `extra` into the pg.Pool options, and pg-pool builds its clients from
@@ -7,12 +7,13 @@ import { pgModuleOf } from '../internal/typeorm/postgres-connection.js';
 // their binding in the same round trip (fusing-client.ts). The user's own `extra.Client`, if
 // any, is the base class. Where fusing cannot work the DataSource is left as it is and
 // operations take the transaction path: pg-native (no wire protocol access), a pg without
-// `getTransactionStatus` (< 8.21), a non-pg `driver`.
+// `getTransactionStatus` (< 8.21), a non-pg `driver`. The same class sends the statements of
+// opt-in `preparedReferenceChecks` as named prepared statements (prepared-statements.ts).
 
 const installed = new WeakSet<object>();
 
 /** True when the DataSource's pool will build fusing clients. */
-export function installFusingClient(dataSource: DataSource, options: { preparedBinding: boolean }): boolean {
+export function installFusingClient(dataSource: DataSource, options: FusingClientOptions): boolean {
   const ds = dataSource.options as { type: string; native?: boolean; extra?: Record<string, unknown> };
   if (ds.type !== 'postgres' || ds.native) return false;
   const pg = pgModuleOf(dataSource) as Partial<PgModule> | undefined;

@@ -10,6 +10,7 @@ import { enforcedRelations } from './enforced-references.js';
 import type { ForeignKeyMetadata } from 'typeorm/metadata/ForeignKeyMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { TenancyAudit } from '../audit/tenancy-audit.js';
+import type { PreparedStatementNames } from '../postgres/prepared-statements.js';
 
 const loadedEntityScopes = new WeakMap<object, ScopeContext>();
 
@@ -102,6 +103,9 @@ export class ScopeRegistry {
   hasForeignSubscribers(): boolean {
     return this.dataSource.subscribers.length > this.ownSubscribers.size;
   }
+
+  /** The statements sent as named prepared statements (opt-in `preparedReferenceChecks`; set by the Tenancy). */
+  statementNames: PreparedStatementNames | undefined;
 
   /** The Tenancy's `onBypass` hook and logger (set by the Tenancy; silent by default). */
   audit = new TenancyAudit(undefined, undefined);

@@ -231,6 +231,15 @@ class ScopedInsertQueryBuilder extends carryScope(InsertQueryBuilder as Erased<I
     return super.createColumnValueExpression(valueSets, valueSetIndex, column);
   }
 
+  // With preparedReferenceChecks, an insert that carries its check is sent as a named prepared
+  // statement (prepared-statements.ts): its sub-select is planned once per connection.
+  override getQueryAndParameters(): [string, any[]] {
+    const rendered = super.getQueryAndParameters();
+    const names = this[SCOPE]?.registry.statementNames;
+    if (names && planOf(this)?.folded?.length) names.register(rendered[0]);
+    return rendered;
+  }
+
   // The references of the rows it writes are checked here, whoever built the insert (a manager,
   // persistence through `runner.manager.insert`, a query builder): folded into a one-row insert, or
   // one check statement before it (reference-query.ts). Inside the binding: once per execution.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions, type Logger } from 'typeorm';
-import { Tenancy } from '../../src/index.js';
+import { Tenancy, type TenancyOptions } from '../../src/index.js';
 import { adminQuery } from './databases.js';
 
 /**
@@ -82,6 +82,8 @@ export async function startRlsApp(
     logger?: Logger;
     /** Connect through another port of this host (a PgBouncer in front of the server), given the login roles (with their passwords) once they exist. */
     port?: (roles: LoginRole[]) => Promise<number>;
+    /** More Tenancy options (rowLevelSecurity and defaultManager are the helper's). */
+    tenancy?: Omit<TenancyOptions, 'rowLevelSecurity' | 'defaultManager'>;
   },
 ): Promise<RlsApp> {
   const suffix = randomBytes(4).toString('hex');
@@ -117,7 +119,7 @@ export async function startRlsApp(
     }
     app = new DataSource({ type: 'postgres', url, entities: options.entities, extra: options.extra, logger: options.logger, logging: !!options.logger });
     const rowLevelSecurity = !bypassRole ? true : login ? { bypassLogin: { username: bypassRole, password: bypassPassword } } : { bypassRole };
-    const tenancy = new Tenancy(app, { rowLevelSecurity, defaultManager: 'unscoped' });
+    const tenancy = new Tenancy(app, { ...options.tenancy, rowLevelSecurity, defaultManager: 'unscoped' });
     await app.initialize();
     const runner = owner.createQueryRunner();
     await tenancy.rls.install(runner);

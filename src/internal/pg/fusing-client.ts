@@ -66,6 +66,27 @@ interface FusionState {
   prepared: boolean;
   /** Suffix of the prepared binding's name; a new one after a failure left its state unknown. */
   generation: number;
+  /** Opt-in: the names of statements sent as named prepared statements when they go unbound. */
+  names?: StatementNames;
+}
+
+/** Gives the name a statement text is sent under, if any (prepared-statements.ts). */
+export interface StatementNames {
+  nameOf(text: string): string | undefined;
+  retire(text: string): void;
+}
+
+/** Errors of a named statement that the next use on another connection would repeat: the text goes unnamed. */
+const STALE_STATEMENT = new Set([
+  '0A000', // cached plan must not change result type
+  '26000', // prepared statement does not exist (a pooler gave the client another server connection)
+  '42P05', // prepared statement already exists (the same)
+]);
+
+/** Options of `fusingClientClass`. */
+export interface FusingClientOptions {
+  preparedBinding: boolean;
+  names?: StatementNames;
 }
 
 const STATE = Symbol('typeorm-tenancy fusion');
@@ -224,14 +245,15 @@ function textOf(config: unknown): string | undefined {
 
 /**
  * A `pg.Client` subclass of `Base` (the user's `extra.Client`, or pg's) that fuses tenant
- * bindings with statements. Without a binding set on it, it is `Base` unchanged.
+ * bindings with statements. Without a binding set on it, it is `Base` unchanged but for the
+ * statements `options.names` names (opt-in `preparedReferenceChecks`), sent as named prepared statements.
  */
-export function fusingClientClass(pg: PgModule, Base: PgClientClass, options: { preparedBinding: boolean }): PgClientClass {
+export function fusingClientClass(pg: PgModule, Base: PgClientClass, options: FusingClientOptions): PgClientClass {
   const Query = pg.Query ?? (pg.Client as unknown as { Query?: PgQueryClass }).Query;
   if (!Query) return Base;
   const FusedQuery = fusedQueryClass(Query);
   return class FusingClient extends Base {
-    readonly [STATE]: FusionState = { prepared: options.preparedBinding, generation: 0 };
+    readonly [STATE]: FusionState = { prepared: options.preparedBinding, generation: 0, names: options.names };
 
     override query(config: unknown, values?: unknown, callback?: unknown): unknown {
       const state = this[STATE];
@@ -254,7 +276,16 @@ export function fusingClientClass(pg: PgModule, Base: PgClientClass, options: { 
       } else if (state.autocommit?.settings.length) {
         settings = state.autocommit.settings;
       }
-      if (!settings || !canFuse(this)) return super.query(config, values, callback);
+      if (!settings) {
+        // A registered text with its values (TypeORM's call: no callback) goes as a named prepared statement.
+        const name = typeof config === 'string' && (values === undefined || Array.isArray(values)) && callback === undefined ? state.names?.nameOf(config) : undefined;
+        if (!name) return super.query(config, values, callback);
+        return (super.query({ name, text: config, values }) as Promise<unknown>).catch((error: unknown) => {
+          if (STALE_STATEMENT.has((error as { code?: string }).code ?? '')) state.names!.retire(config as string);
+          throw error;
+        });
+      }
+      if (!canFuse(this)) return super.query(config, values, callback);
       const custom = !!config && typeof (config as { submit?: unknown }).submit === 'function';
       // Several statements without parameters need the simple protocol, which cannot carry the binding before one Sync.
       const multi = text.includes(';') && !(Array.isArray(values) && values.length) && !(config as { values?: unknown[] }).values?.length;
