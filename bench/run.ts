@@ -18,7 +18,7 @@ import type { MemoryResult } from './typeorm/memory.js';
 import type { ScaleResult } from './typeorm/scale.js';
 
 // npm run bench [-- --quick] [--db sqlite|postgres] [--skip-peer] [--skip-scale] [--skip-process] [--out DIR] [--profile WORKLOAD]
-// npm run bench:process [-- --quick] [--db ...] [--pairs N] [--node22] [--keys single|composite] [--profile WORKLOAD|all]   (= npm run bench -- --whole-process)
+// npm run bench:process [-- --quick] [--db ...] [--pairs N] [--node22] [--keys single|prepared|composite] [--profile WORKLOAD|all]   (= npm run bench -- --whole-process)
 // Compiled to bench/.build/bench/run.js; the repository root is three levels up.
 const root = path.resolve(__dirname, '../../..');
 const built = path.join(root, 'bench/.build/bench');

@@ -34,8 +34,8 @@ export interface BenchFlags {
   node22: boolean;
   /** Whole-process children: write V8 CPU and allocation profiles per workload into this folder instead of timing. */
   profileDir: string | undefined;
-  /** --keys single|composite: the schema's tenant-aware keys (compositeKeys: true for composite); default single. */
-  keys: 'single' | 'composite';
+  /** --keys single|prepared|composite: the schema's tenant-aware keys (compositeKeys: true for composite; preparedReferenceChecks: true for prepared); default single. */
+  keys: 'single' | 'prepared' | 'composite';
   /**
    * --young-mib N: both whole-process apps run with V8's young generation fixed (each semi-space N MiB:
    * --min-semi-space-size = --max-semi-space-size = N), so neither side's timing depends on when V8 grows it.
@@ -110,7 +110,7 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
       case '--node22': flags.node22 = true; break;
       case '--keys': {
         const keys = value();
-        if (keys !== 'single' && keys !== 'composite') throw new Error(`--keys single|composite, not ${keys}`);
+        if (keys !== 'single' && keys !== 'prepared' && keys !== 'composite') throw new Error(`--keys single|prepared|composite, not ${keys}`);
         flags.keys = keys;
         break;
       }

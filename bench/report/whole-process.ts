@@ -27,13 +27,14 @@ const x = (ratio: number | undefined) => (ratio === undefined ? '–' : ratio.to
 
 /**
  * The file-name suffix of a run's variant, after `-node<major>`: '' (single-column keys, V8's default
- * heap sizing), `-composite` (--keys composite), `-young<N>` (--young-mib N), or both.
+ * heap sizing), `-composite` (--keys composite), `-prepared` (--keys prepared), `-young<N>` (--young-mib N), or both.
  */
-export function runVariant(flags: { keys: 'single' | 'composite'; youngMiB?: number | undefined }): string {
-  return `${flags.keys === 'composite' ? '-composite' : ''}${flags.youngMiB ? `-young${flags.youngMiB}` : ''}`;
+export function runVariant(flags: { keys: 'single' | 'prepared' | 'composite'; youngMiB?: number | undefined }): string {
+  const keys = flags.keys === 'single' ? '' : `-${flags.keys}`;
+  return `${keys}${flags.youngMiB ? `-young${flags.youngMiB}` : ''}`;
 }
 
-const runFile = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)((?:-composite)?(?:-young\d+)?)\.json$/;
+const runFile = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)((?:-composite|-prepared)?(?:-young\d+)?)\.json$/;
 
 /** The newest run per Node major version in a results folder, Node 20 first, of one variant (runVariant). */
 export function loadWholeProcessRuns(dir: string, variant = ''): WholeProcessRun[] {
@@ -137,14 +138,17 @@ function otherVariants(dir: string): string[] {
     const m = runFile.exec(file);
     if (m && m[2]) found.add(m[2]);
   }
-  // Composite keys alone first, then the fixed young generations by size (single keys before composite).
-  const rank = (v: string) => Number(/-young(\d+)/.exec(v)?.[1] ?? 0) * 2 + (v.includes('-composite') ? 1 : 0);
+  // Composite keys alone first, then prepared checks, then the fixed young generations by size (single keys first).
+  const rank = (v: string) => Number(/-young(\d+)/.exec(v)?.[1] ?? 0) * 3 + (v.includes('-composite') ? 1 : v.includes('-prepared') ? 2 : 0);
   return [...found].sort((a, b) => rank(a) - rank(b));
 }
 
 function variantHeading(variant: string): string {
   const parts: string[] = [];
   if (variant.includes('-composite')) parts.push('with `compositeKeys: true` (`--keys composite`): the database checks references');
+  if (variant.includes('-prepared')) {
+    parts.push('with `preparedReferenceChecks: true` (`--keys prepared`): single-column keys, inserts carrying their check sent as named prepared statements');
+  }
   const young = /-young(\d+)/.exec(variant)?.[1];
   if (young) {
     parts.push(
