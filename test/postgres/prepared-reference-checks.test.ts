@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import fc from 'fast-check';
+import pg from 'pg';
 import { Column, DataSource, Entity, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenancy, TenancyConfigError, TenantEntity, TenantMismatchError, TenantScoped } from '../../src/index.js';
@@ -91,6 +92,19 @@ describe('preparedReferenceChecks: options', () => {
     const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities });
     expect(() => new Tenancy(ds, { preparedReferenceChecks: 'yes' as never })).toThrow(TenancyConfigError);
     expect(ds.options.extra).toBeUndefined();
+  });
+
+  it('on PostgreSQL, needs a pg client class it can extend (pg >= 8.21): TenancyConfigError otherwise, the DataSource untouched', () => {
+    // A user's client class of a pg without getTransactionStatus (< 8.21).
+    class OldClient extends pg.Client {}
+    Object.defineProperty(OldClient.prototype, 'getTransactionStatus', { value: undefined });
+    const extra = { Client: OldClient };
+    const ds = new DataSource({ type: 'postgres', url: 'postgres://nobody@127.0.0.1:1/none', entities, extra });
+    expect(() => new Tenancy(ds, { preparedReferenceChecks: true })).toThrow(TenancyConfigError);
+    expect(ds.options.extra).toBe(extra);
+    // Without the option the same DataSource takes a Tenancy (the client class is left as it is).
+    expect(() => new Tenancy(ds, { preparedReferenceChecks: false })).not.toThrow();
+    expect(ds.options.extra).toBe(extra);
   });
 
   it('has no effect on SQLite (statements are prepared once there anyway)', async () => {
