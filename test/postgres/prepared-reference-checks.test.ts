@@ -299,9 +299,10 @@ describe.skipIf(!hasPostgres)('preparedReferenceChecks on PostgreSQL', () => {
   // statement run under the name; nothing written by it; the statement unnamed from then on.
   it.skipIf(!pgbouncerAvailable())('behind a pooler that does not keep prepared statements: one insert fails, nothing is written, then the statement goes unnamed', async () => {
     const url = new URL(db.options.type === 'postgres' ? db.options.url : '');
-    const bouncer = await startPgBouncer({ host: url.hostname, port: Number(url.port || 5432) }, [{ name: decodeURIComponent(url.username), password: 'unused' }], 1);
+    const bouncer = await startPgBouncer({ host: url.hostname, port: Number(url.port || 5432) }, [{ name: decodeURIComponent(url.username), password: decodeURIComponent(url.password) || 'unused' }], 1);
     const viaBouncer = new URL(url);
     viaBouncer.port = String(bouncer.port);
+    viaBouncer.password = '';
     const ds = new DataSource({ type: 'postgres', url: viaBouncer.toString(), entities, extra: { max: 2 } } as never);
     opened.push(ds);
     const tenancy = new Tenancy(ds, { preparedReferenceChecks: true, defaultManager: 'unscoped' });
