@@ -67,9 +67,12 @@ export interface TenancyOptions {
    * PostgreSQL (node-postgres): send each one-row insert that checks a related row inside the
    * statement (a relation given as an entity or `{ id }`, with single-column keys) as a named
    * prepared statement, so PostgreSQL plans it once per connection instead of on every insert.
-   * Needs a direct connection or a pooler that keeps prepared statements (PgBouncer 1.21 or later
-   * with `max_prepared_statements` in transaction pooling). No effect on other databases (SQLite's
-   * statements are prepared once anyway). Defaults to `false`.
+   * Behind a pooler that moves clients between server connections without keeping their prepared
+   * statements (PgBouncer before 1.21, or without `max_prepared_statements`), the first failure of a
+   * statement's name sends it again unnamed, and unnamed from then on: no error reaches the caller.
+   * No effect on other databases (SQLite's statements are prepared once anyway). Defaults to `true`
+   * where the library can send them (node-postgres 8.21 or later, not pg-native), otherwise off;
+   * `true` refuses a pg it cannot send them through, `false` sends every statement unnamed.
    */
   preparedReferenceChecks?: boolean;
   /**
@@ -127,7 +130,7 @@ export class Tenancy {
   #metadataArgs: MetadataArgsStorage | undefined;
   #rls: RowLevelSecurity | undefined;
   /** The statements sent as named prepared statements (`preparedReferenceChecks`). */
-  readonly #statementNames: PreparedStatementNames | undefined;
+  #statementNames: PreparedStatementNames | undefined;
 
   constructor(dataSource: DataSource, options: TenancyOptions = {}) {
     if (dataSource.isInitialized) {
@@ -145,13 +148,15 @@ export class Tenancy {
     // Bound operations carry their binding in the statement's own round trip (fusing-client.ts).
     if (this.#rowLevelSecurity || this.#strategy instanceof SchemaStrategy || this.#statementNames) {
       const installed = installFusingClient(dataSource, { preparedBinding: this.#rowLevelSecurity?.preparedBinding ?? false, names: this.#statementNames });
-      if (!installed && this.#statementNames) {
+      // Asked for explicitly: refused where it cannot work. By default: off there.
+      if (!installed && this.#statementNames && this.options.preparedReferenceChecks === true) {
         throw new TenancyConfigError(
           'preparedReferenceChecks needs node-postgres 8.21 or later (not pg-native): the library sends the named statements through its own pg.Client subclass. ' +
             'Drop the option, or use the pg driver.',
           { operation: 'new Tenancy' },
         );
       }
+      if (!installed) this.#statementNames = undefined;
     }
     this.#loader = new TenantRelationLoader(dataSource);
     replaceRelationLoader(dataSource, this.#loader);
@@ -196,7 +201,9 @@ export class Tenancy {
     if (prepared !== undefined && typeof prepared !== 'boolean') {
       throw new TenancyConfigError(`preparedReferenceChecks must be true or false, not ${JSON.stringify(prepared)}.`, { operation: 'new Tenancy' });
     }
-    return prepared && this.dataSource.options.type === 'postgres' ? new PreparedStatementNames() : undefined;
+    // Only the row strategy on one database folds reference checks into inserts (folded-reference-check.ts).
+    const folds = (this.options.strategy ?? 'row') === 'row' && !this.options.shards;
+    return prepared !== false && folds && this.dataSource.options.type === 'postgres' ? new PreparedStatementNames() : undefined;
   }
 
   #createStrategy(): StorageStrategy {
@@ -212,7 +219,8 @@ export class Tenancy {
     const attach = (dataSource: DataSource) => {
       // The tenant's storage audits bypasses like the main DataSource does.
       const { compositeKeys, onBypass, logger } = this.options;
-      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys, onBypass, logger });
+      // Routed storage never folds a reference check into an insert: nothing to send as a named statement.
+      const inner = new Tenancy(dataSource, { defaultManager: 'unscoped', compositeKeys, onBypass, logger, preparedReferenceChecks: false });
       inner.#routedStorage = true;
       return { dataSource, manager: (tenantId: TenantId) => inner.manager(tenantId) };
     };

@@ -8,7 +8,7 @@ import { pgModuleOf } from '../internal/typeorm/postgres-connection.js';
 // any, is the base class. Where fusing cannot work the DataSource is left as it is and
 // operations take the transaction path: pg-native (no wire protocol access), a pg without
 // `getTransactionStatus` (< 8.21), a non-pg `driver`. The same class sends the statements of
-// opt-in `preparedReferenceChecks` as named prepared statements (prepared-statements.ts).
+// `preparedReferenceChecks` (on by default) as named prepared statements (prepared-statements.ts).
 
 const installed = new WeakSet<object>();
 

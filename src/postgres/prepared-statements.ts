@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-// Opt-in `preparedReferenceChecks` (PostgreSQL). A one-row insert that carries its reference check
+// `preparedReferenceChecks` (PostgreSQL, on by default). A one-row insert that carries its reference check
 // (folded-reference-check.ts) reads a second table, and PostgreSQL plans that sub-select anew for
 // every unnamed statement — most of what such an insert costs over a plain one. Sent as a named
 // prepared statement, it is planned once per connection. TypeORM's runner hands node-postgres only

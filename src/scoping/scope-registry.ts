@@ -104,7 +104,7 @@ export class ScopeRegistry {
     return this.dataSource.subscribers.length > this.ownSubscribers.size;
   }
 
-  /** The statements sent as named prepared statements (opt-in `preparedReferenceChecks`; set by the Tenancy). */
+  /** The statements sent as named prepared statements (`preparedReferenceChecks`; set by the Tenancy). */
   statementNames: PreparedStatementNames | undefined;
 
   /** The Tenancy's `onBypass` hook and logger (set by the Tenancy; silent by default). */

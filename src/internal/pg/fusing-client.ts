@@ -66,7 +66,7 @@ interface FusionState {
   prepared: boolean;
   /** Suffix of the prepared binding's name; a new one after a failure left its state unknown. */
   generation: number;
-  /** Opt-in: the names of statements sent as named prepared statements when they go unbound. */
+  /** The names of statements sent as named prepared statements when they go unbound. */
   names?: StatementNames;
 }
 
@@ -76,7 +76,7 @@ export interface StatementNames {
   retire(text: string): void;
 }
 
-/** Errors of a named statement that the next use on another connection would repeat: the text goes unnamed. */
+/** Errors of a named statement that the next use on another connection would repeat: the text goes unnamed (and this statement again, unnamed). */
 const STALE_STATEMENT = new Set([
   '0A000', // cached plan must not change result type
   '26000', // prepared statement does not exist (a pooler gave the client another server connection)
@@ -246,7 +246,7 @@ function textOf(config: unknown): string | undefined {
 /**
  * A `pg.Client` subclass of `Base` (the user's `extra.Client`, or pg's) that fuses tenant
  * bindings with statements. Without a binding set on it, it is `Base` unchanged but for the
- * statements `options.names` names (opt-in `preparedReferenceChecks`), sent as named prepared statements.
+ * statements `options.names` names (`preparedReferenceChecks`), sent as named prepared statements.
  */
 export function fusingClientClass(pg: PgModule, Base: PgClientClass, options: FusingClientOptions): PgClientClass {
   const Query = pg.Query ?? (pg.Client as unknown as { Query?: PgQueryClass }).Query;
@@ -277,12 +277,19 @@ export function fusingClientClass(pg: PgModule, Base: PgClientClass, options: Fu
         settings = state.autocommit.settings;
       }
       if (!settings) {
-        // A registered text with its values (TypeORM's call: no callback) goes as a named prepared statement.
-        const name = typeof config === 'string' && (values === undefined || Array.isArray(values)) && callback === undefined ? state.names?.nameOf(config) : undefined;
+        // A registered text with its values (TypeORM's call: no callback) goes as a named prepared
+        // statement; not pipelined, where two Parses of one name could be in flight at once.
+        const named = typeof config === 'string' && (values === undefined || Array.isArray(values)) && callback === undefined && this.pipeline !== true;
+        const name = named ? state.names?.nameOf(config) : undefined;
         if (!name) return super.query(config, values, callback);
         return (super.query({ name, text: config, values }) as Promise<unknown>).catch((error: unknown) => {
-          if (STALE_STATEMENT.has((error as { code?: string }).code ?? '')) state.names!.retire(config as string);
-          throw error;
+          if (!STALE_STATEMENT.has((error as { code?: string }).code ?? '')) throw error;
+          state.names!.retire(config as string);
+          // Back on an idle connection, the failed statement's implicit transaction was rolled back whole:
+          // it is sent again unnamed, so the caller never sees the pooler or the stale plan. Inside a
+          // transaction (a raw BEGIN) the failure aborted it: it stands.
+          if (this.getTransactionStatus?.() !== 'I') throw error;
+          return super.query(config, values);
         });
       }
       if (!canFuse(this)) return super.query(config, values, callback);
