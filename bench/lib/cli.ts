@@ -1,3 +1,5 @@
+import { type BenchKeys, benchKeyModes } from './keys.js';
+
 /** Flags shared by the orchestrator (run.ts) and its child processes. */
 export interface BenchFlags {
   quick: boolean;
@@ -34,8 +36,8 @@ export interface BenchFlags {
   node22: boolean;
   /** Whole-process children: write V8 CPU and allocation profiles per workload into this folder instead of timing. */
   profileDir: string | undefined;
-  /** --keys single|prepared|composite: the schema's tenant-aware keys (compositeKeys: true for composite; preparedReferenceChecks: true for prepared); default single. */
-  keys: 'single' | 'prepared' | 'composite';
+  /** --keys single|prepared|unnamed|composite: the schema's tenant-aware keys (compositeKeys: true for composite; preparedReferenceChecks: true for prepared, false for unnamed); default single (the library's defaults). */
+  keys: BenchKeys;
   /**
    * --young-mib N: both whole-process apps run with V8's young generation fixed (each semi-space N MiB:
    * --min-semi-space-size = --max-semi-space-size = N), so neither side's timing depends on when V8 grows it.
@@ -110,8 +112,9 @@ export function parseFlags(argv: readonly string[]): BenchFlags {
       case '--node22': flags.node22 = true; break;
       case '--keys': {
         const keys = value();
-        if (keys !== 'single' && keys !== 'prepared' && keys !== 'composite') throw new Error(`--keys single|prepared|composite, not ${keys}`);
-        flags.keys = keys;
+        const mode = benchKeyModes.find((m) => m === keys);
+        if (!mode) throw new Error(`--keys ${benchKeyModes.join('|')}, not ${keys}`);
+        flags.keys = mode;
         break;
       }
       case '--young-mib': {

@@ -1,18 +1,20 @@
 /**
  * Which tenant-aware keys the benchmark schema and the tenant app use: `single` (the library's
- * default: a single-column foreign key per relation, the library checks a referenced row is the
- * tenant's), `prepared` (the same keys, with `preparedReferenceChecks: true`: on PostgreSQL an
- * insert carrying its check goes as a named prepared statement) or `composite`
- * (`compositeKeys: true`: the database checks it, no extra statement).
+ * defaults: a single-column foreign key per relation, the library checks a referenced row is the
+ * tenant's; on PostgreSQL an insert carrying that check goes as a named prepared statement),
+ * `prepared` (the same, with `preparedReferenceChecks: true` spelled out), `unnamed` (the same keys
+ * with `preparedReferenceChecks: false`: every statement unnamed, the default before it was on) or
+ * `composite` (`compositeKeys: true`: the database checks it, no extra statement).
  * Set by `--keys` in the orchestrator; its child processes inherit it through the environment.
  */
-export type BenchKeys = 'single' | 'prepared' | 'composite';
+export type BenchKeys = 'single' | 'prepared' | 'unnamed' | 'composite';
+export const benchKeyModes: readonly BenchKeys[] = ['single', 'prepared', 'unnamed', 'composite'];
 
 const variable = 'TENANCY_BENCH_KEYS';
 
 export function benchKeys(): BenchKeys {
   const keys = process.env[variable];
-  return keys === 'composite' || keys === 'prepared' ? keys : 'single';
+  return benchKeyModes.find((mode) => mode === keys) ?? 'single';
 }
 
 export function setBenchKeys(keys: BenchKeys): void {
@@ -20,6 +22,8 @@ export function setBenchKeys(keys: BenchKeys): void {
 }
 
 /** The Tenancy options for the benchmark's key mode. */
-export function compositeKeysOption(): { compositeKeys: boolean; preparedReferenceChecks: boolean } {
-  return { compositeKeys: benchKeys() === 'composite', preparedReferenceChecks: benchKeys() === 'prepared' };
+export function compositeKeysOption(): { compositeKeys: boolean; preparedReferenceChecks?: boolean } {
+  const keys = benchKeys();
+  const prepared = keys === 'prepared' ? true : keys === 'unnamed' ? false : undefined;
+  return { compositeKeys: keys === 'composite', ...(prepared === undefined ? {} : { preparedReferenceChecks: prepared }) };
 }

@@ -27,14 +27,14 @@ const x = (ratio: number | undefined) => (ratio === undefined ? '–' : ratio.to
 
 /**
  * The file-name suffix of a run's variant, after `-node<major>`: '' (single-column keys, V8's default
- * heap sizing), `-composite` (--keys composite), `-prepared` (--keys prepared), `-young<N>` (--young-mib N), or both.
+ * heap sizing), `-composite` (--keys composite), `-prepared` (--keys prepared), `-unnamed` (--keys unnamed), `-young<N>` (--young-mib N), or both.
  */
-export function runVariant(flags: { keys: 'single' | 'prepared' | 'composite'; youngMiB?: number | undefined }): string {
+export function runVariant(flags: { keys: 'single' | 'prepared' | 'unnamed' | 'composite'; youngMiB?: number | undefined }): string {
   const keys = flags.keys === 'single' ? '' : `-${flags.keys}`;
   return `${keys}${flags.youngMiB ? `-young${flags.youngMiB}` : ''}`;
 }
 
-const runFile = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)((?:-composite|-prepared)?(?:-young\d+)?)\.json$/;
+const runFile = /^\d{4}-\d{2}-\d{2}-whole-process-node(\d+)((?:-composite|-prepared|-unnamed)?(?:-young\d+)?)\.json$/;
 
 /** The newest run per Node major version in a results folder, Node 20 first, of one variant (runVariant). */
 export function loadWholeProcessRuns(dir: string, variant = ''): WholeProcessRun[] {
@@ -138,8 +138,8 @@ function otherVariants(dir: string): string[] {
     const m = runFile.exec(file);
     if (m && m[2]) found.add(m[2]);
   }
-  // Composite keys alone first, then prepared checks, then the fixed young generations by size (single keys first).
-  const rank = (v: string) => Number(/-young(\d+)/.exec(v)?.[1] ?? 0) * 3 + (v.includes('-composite') ? 1 : v.includes('-prepared') ? 2 : 0);
+  // Composite keys alone first, then prepared and unnamed checks, then the fixed young generations by size (single keys first).
+  const rank = (v: string) => Number(/-young(\d+)/.exec(v)?.[1] ?? 0) * 4 + (v.includes('-composite') ? 1 : v.includes('-prepared') ? 2 : v.includes('-unnamed') ? 3 : 0);
   return [...found].sort((a, b) => rank(a) - rank(b));
 }
 
@@ -147,7 +147,10 @@ function variantHeading(variant: string): string {
   const parts: string[] = [];
   if (variant.includes('-composite')) parts.push('with `compositeKeys: true` (`--keys composite`): the database checks references');
   if (variant.includes('-prepared')) {
-    parts.push('with `preparedReferenceChecks: true` (`--keys prepared`): single-column keys, inserts carrying their check sent as named prepared statements');
+    parts.push('with `preparedReferenceChecks: true` (`--keys prepared`): single-column keys, inserts carrying their check sent as named prepared statements (the default since 2026-12-04 evening)');
+  }
+  if (variant.includes('-unnamed')) {
+    parts.push('with `preparedReferenceChecks: false` (`--keys unnamed`): single-column keys, every statement unnamed (the default before)');
   }
   const young = /-young(\d+)/.exec(variant)?.[1];
   if (young) {
