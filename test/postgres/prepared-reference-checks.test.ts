@@ -295,7 +295,8 @@ describe.skipIf(!hasPostgres)('preparedReferenceChecks on PostgreSQL', () => {
     await ds.query('DELETE FROM pr_notes');
   });
 
-  it('a named insert gone stale (a column it returns changed type) is sent again unnamed, and unnamed from then on: the caller sees no error', async () => {
+  // The insert that meets the stale copy is sent again unnamed: the check inside it decides as it would have.
+  it.each(['own', 'theirs'] as const)('a named insert gone stale (a column it returns changed type) is sent again unnamed, and unnamed from then on: naming %s author, the caller sees what the check decides', async (whose) => {
     const { ds, tenancy } = await app(true);
     const em = tenancy.manager(t1);
     const [own] = authors.get(t1)!;
@@ -303,10 +304,12 @@ describe.skipIf(!hasPostgres)('preparedReferenceChecks on PostgreSQL', () => {
     await em.insert(PrNote, { body: 'before', author: { id: own! } });
     await ds.query('ALTER TABLE pr_notes ALTER COLUMN id TYPE bigint');
     try {
-      await em.insert(PrNote, { body: 'stale', author: { id: own! } });
+      const meetsStale = em.insert(PrNote, { body: 'stale', author: { id: whose === 'own' ? own! : theirs! } });
+      if (whose === 'own') await meetsStale;
+      else await expect(meetsStale).rejects.toThrow(TenantMismatchError);
       await em.insert(PrNote, { body: 'after', author: { id: own! } });
       await expect(em.insert(PrNote, { body: 'x', author: { id: theirs! } })).rejects.toThrow(TenantMismatchError);
-      expect(((await notes(ds)) as Array<{ body: string }>).map((n) => n.body)).toEqual(['before', 'stale', 'after']);
+      expect(((await notes(ds)) as Array<{ body: string }>).map((n) => n.body)).toEqual(whose === 'own' ? ['before', 'stale', 'after'] : ['before', 'after']);
       // The stale copy stays on the connection, unused: the statement is not executed under its name again.
       const [stale] = await prepared(ds);
       expect(stale!.generic_plans + stale!.custom_plans).toBe(1);
@@ -359,12 +362,14 @@ describe.skipIf(!hasPostgres)('preparedReferenceChecks on PostgreSQL', () => {
       const [own] = authors.get(t1)!;
       const [theirs] = authors.get(t2)!;
       await em.insert(PrNote, { body: 'first', author: { id: own! } });
-      // Two at once: the pool's second client connection sends its own Parse of the same name.
+      // Two at once: the pool's second client connection sends its own Parse of the same name, and
+      // whichever insert it carries is sent again unnamed: the own one written, the other tenant's refused.
       const results = await Promise.allSettled([
         em.insert(PrNote, { body: 'one', author: { id: own! } }),
+        em.insert(PrNote, { body: 'x', author: { id: theirs! } }),
         em.insert(PrNote, { body: 'two', author: { id: own! } }),
       ]);
-      expect(results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok'))).toEqual(['ok', 'ok']);
+      expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).constructor.name : 'ok'))).toEqual(['ok', 'TenantMismatchError', 'ok']);
       // From now on unnamed, on both connections.
       await Promise.all([em.insert(PrNote, { body: 'three', author: { id: own! } }), em.insert(PrNote, { body: 'four', author: { id: own! } })]);
       await expect(em.insert(PrNote, { body: 'x', author: { id: theirs! } })).rejects.toThrow(TenantMismatchError);
