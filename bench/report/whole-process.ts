@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { BenchKeys } from '../lib/keys.js';
 import type { MachineInfo } from '../lib/machine.js';
 import type { WholeProcessResult } from '../process/whole-process.js';
 import type { DatabaseReport } from './types.js';
@@ -29,7 +30,7 @@ const x = (ratio: number | undefined) => (ratio === undefined ? '–' : ratio.to
  * The file-name suffix of a run's variant, after `-node<major>`: '' (single-column keys, V8's default
  * heap sizing), `-composite` (--keys composite), `-prepared` (--keys prepared), `-unnamed` (--keys unnamed), `-young<N>` (--young-mib N), or both.
  */
-export function runVariant(flags: { keys: 'single' | 'prepared' | 'unnamed' | 'composite'; youngMiB?: number | undefined }): string {
+export function runVariant(flags: { keys: BenchKeys; youngMiB?: number | undefined }): string {
   const keys = flags.keys === 'single' ? '' : `-${flags.keys}`;
   return `${keys}${flags.youngMiB ? `-young${flags.youngMiB}` : ''}`;
 }
